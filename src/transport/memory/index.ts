@@ -1,0 +1,5 @@
+/**
+ * In-process transport over a simulated network (`nonstop/transport/memory`).
+ *
+ * @module
+ */

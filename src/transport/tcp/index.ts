@@ -1,0 +1,5 @@
+/**
+ * The TCP transport (`nonstop/transport/tcp`).
+ *
+ * @module
+ */
