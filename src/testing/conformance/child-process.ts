@@ -1,0 +1,69 @@
+/**
+ * Starting conformance-suite child processes: a TypeScript child runs under `tsx`, a compiled
+ * one under plain Node.
+ *
+ * @module
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** A started child process and the lines it has printed so far. */
+export interface ChildHandle {
+  /** The process. */
+  readonly process: ChildProcess;
+  /** Every complete line of standard output so far. */
+  readonly lines: string[];
+  /** Resolves with the exit code (or the signal name) when the process ends. */
+  readonly exited: Promise<number | string>;
+  /** Resolves with the first line that satisfies `test`. */
+  waitForLine(test: (line: string) => boolean): Promise<string>;
+}
+
+/**
+ * Runs the sibling script `name` (without extension) of the module at `moduleUrl`, passing
+ * `argument` as JSON in argv.
+ */
+export function startChild(moduleUrl: string, name: string, argument: unknown): ChildHandle {
+  const typescript = moduleUrl.endsWith('.ts');
+  const script = fileURLToPath(new URL(`./${name}${typescript ? '.ts' : '.js'}`, moduleUrl));
+  const child = spawn(process.execPath, [...(typescript ? ['--import', 'tsx'] : []), script, JSON.stringify(argument)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  const waiters: { test: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    partial += chunk;
+    let nl: number;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const line = partial.slice(0, nl);
+      partial = partial.slice(nl + 1);
+      lines.push(line);
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (waiters[i]!.test(line)) waiters.splice(i, 1)[0]!.resolve(line);
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  return {
+    process: child,
+    lines,
+    exited,
+    waitForLine: (test) =>
+      new Promise<string>((resolve, reject) => {
+        const found = lines.find(test);
+        if (found !== undefined) {
+          resolve(found);
+          return;
+        }
+        waiters.push({ test, resolve });
+        void exited.then((code) => reject(new Error(`child ${name} exited (${code}) before printing the awaited line; stderr:\n${stderr}`)));
+      }),
+  };
+}
