@@ -66,7 +66,7 @@ export class StorageState {
   }
 
   /** Copies of the records under `prefix` in key order, after `startAfter`, at most `limit`. */
-  list(prefix: string, startAfter?: string, limit = Number.POSITIVE_INFINITY): StoredRecord[] {
+  list(prefix: string, startAfter?: string, limit: number = Number.POSITIVE_INFINITY): StoredRecord[] {
     const keys: string[] = [];
     for (const key of this.#records.keys()) {
       if (key.startsWith(prefix) && (startAfter === undefined || key > startAfter)) keys.push(key);
@@ -82,7 +82,7 @@ export class StorageState {
   }
 
   /** Copies of stream records from `from`, at most `limit`. */
-  readStream(name: string, from: number, limit = Number.POSITIVE_INFINITY): StreamBatch {
+  readStream(name: string, from: number, limit: number = Number.POSITIVE_INFINITY): StreamBatch {
     const s = this.#streams.get(name);
     const start = s?.start ?? 0;
     const end = start + (s?.records.length ?? 0);
