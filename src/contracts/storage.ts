@@ -160,11 +160,36 @@ export type TransactOp =
 
 /** The outcome of one operation of a transaction, in the order the operations were given. */
 export type TransactOpResult =
-  | { readonly op: 'put'; readonly version: Version }
-  | { readonly op: 'delete'; readonly deleted: boolean }
-  | { readonly op: 'check' }
-  | { readonly op: 'append'; readonly first: number; readonly next: number }
-  | { readonly op: 'trim'; readonly start: number };
+  | {
+      /** A put. */
+      readonly op: 'put';
+      /** The record's new version. */
+      readonly version: Version;
+    }
+  | {
+      /** A delete. */
+      readonly op: 'delete';
+      /** Whether the record existed. */
+      readonly deleted: boolean;
+    }
+  | {
+      /** A check (it held, or the transaction would have failed). */
+      readonly op: 'check';
+    }
+  | {
+      /** An append. */
+      readonly op: 'append';
+      /** Offset of the first appended record. */
+      readonly first: number;
+      /** The stream's end after the append. */
+      readonly next: number;
+    }
+  | {
+      /** A trim. */
+      readonly op: 'trim';
+      /** The stream's first retained offset after the trim. */
+      readonly start: number;
+    };
 
 /** The outcome of a {@link Storage.transact} call. */
 export interface TransactResult {

@@ -34,7 +34,7 @@ export function fromUtf8(bytes: Uint8Array): string {
   return decoder.decode(bytes);
 }
 
-/** Canonical JSON bytes of a value (see {@link stableStringify}). */
+/** Canonical JSON bytes of a value: UTF-8 of JSON with object keys sorted and no whitespace. */
 export function encodeJson(value: JsonValue): Uint8Array {
   return encoder.encode(stringify(value));
 }

@@ -13,19 +13,28 @@ declare const incarnationBrand: unique symbol;
  * The logical name of a node (SPEC R8, U9): stable across restarts and address changes, never an
  * IP address. 1–63 characters of letters, digits, `.`, `_` and `-`, starting with a letter or digit.
  */
-export type NodeId = string & { readonly [nodeIdBrand]: true };
+export type NodeId = string & {
+  /** Type-level brand: a `NodeId` is made by {@link nodeId}, not by a cast. */
+  readonly [nodeIdBrand]: true;
+};
 
 /**
  * A fencing epoch (SPEC B1): a positive integer taken from storage by compare-and-set, strictly
  * increasing for each authority. Writes and calls made under an older epoch are rejected.
  */
-export type Epoch = number & { readonly [epochBrand]: true };
+export type Epoch = number & {
+  /** Type-level brand: an `Epoch` is made by {@link epoch}. */
+  readonly [epochBrand]: true;
+};
 
 /**
  * The incarnation of a node: a positive integer that grows with every start of the node, so a
  * restarted node is never mistaken for the one that failed.
  */
-export type Incarnation = number & { readonly [incarnationBrand]: true };
+export type Incarnation = number & {
+  /** Type-level brand: an `Incarnation` is made by {@link incarnation}. */
+  readonly [incarnationBrand]: true;
+};
 
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 

@@ -55,7 +55,10 @@ export interface FileStorageOptions {
    * Fault injection for tests: called synchronously while this process holds the commit lock and
    * has caught up, just before it links its next log entry. Never set in production.
    */
-  readonly faultInjection?: { readonly beforeLink?: () => void };
+  readonly faultInjection?: {
+    /** Runs with the commit lock held, after catching up, before the link. */
+    readonly beforeLink?: () => void;
+  };
 }
 
 interface Pending {
