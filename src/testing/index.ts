@@ -5,3 +5,17 @@
  * @module
  */
 export { SimulatedClock } from './simulated-clock.js';
+export type { ConformanceRunner } from './conformance/runner.js';
+export {
+  storageConformance,
+  type StorageConformanceOptions,
+  type StorageProcessFactory,
+  type StorageTestHooks,
+} from './conformance/storage.js';
+export { MemoryNetwork } from '../transport/memory/memory-network.js';
+export {
+  transportConformance,
+  type TransportConformanceOptions,
+  type TransportFactory,
+  type TransportHarness,
+} from './conformance/transport.js';
