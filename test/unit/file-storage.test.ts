@@ -112,6 +112,17 @@ describe('FileStorage', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('splits a group commit of large values into entries of bounded size', async () => {
+    const s = new FileStorage({ directory: fresh() });
+    await s.start();
+    const before = s.appliedIndex;
+    const big = (i: number): Uint8Array => new Uint8Array(1024 * 1024).fill(i);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => s.put(`big/${i}`, big(i))));
+    expect(s.appliedIndex - before).toBeGreaterThanOrEqual(2);
+    for (let i = 0; i < 20; i++) expect((await s.get(`big/${i}`))!.value[1000]).toBe(i);
+    await s.close();
+  });
+
   it('keeps the snapshot interval fixed by whoever created the directory', async () => {
     const dir = fresh();
     const first = new FileStorage({ directory: dir, snapshotEvery: 5 });

@@ -31,6 +31,8 @@ import { decodeEntry, decodeSnapshot, encodeEntry, encodeSnapshot, frame, unfram
 const log = logger('storage').extend('file');
 const INDEX_DIGITS = 20;
 const FORMAT_MAGIC = 'NSFM';
+/** A group commit stops adding transactions once it holds this much record data. */
+const MAX_ENTRY_DATA_BYTES = 16 * 1024 * 1024;
 
 /** Options of {@link FileStorage}. */
 export interface FileStorageOptions {
@@ -233,7 +235,7 @@ export class FileStorage extends StorageBase {
   /** Group commit: one entry file (one fsync of it, one of the directory) per batch of queued transactions. */
   async #commitLoop(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
+      const batch = this.#queue.splice(0, this.#batchLength());
       const id = `${this.#writerId}-${++this.#entrySeq}`;
       const own: OwnEntry = { pending: batch, durable: false };
       try {
@@ -251,6 +253,21 @@ export class FileStorage extends StorageBase {
         for (const p of batch) p.reject(error);
       }
     }
+  }
+
+  /** How many queued transactions go into the next entry: at most `maxBatch`, and about 16 MiB of data. */
+  #batchLength(): number {
+    let bytes = 0;
+    let n = 0;
+    for (const p of this.#queue) {
+      if (n >= this.#maxBatch || (n > 0 && bytes >= MAX_ENTRY_DATA_BYTES)) break;
+      for (const op of p.tx.ops) {
+        if (op.op === 'put') bytes += op.value.byteLength;
+        if (op.op === 'append') for (const r of op.records) bytes += r.byteLength;
+      }
+      n++;
+    }
+    return n;
   }
 
   /** Writes the entry to a temporary file and links it at the next free index. Returns the index. */

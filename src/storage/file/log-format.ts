@@ -174,7 +174,7 @@ function decodeTx(raw: unknown, what: string): Transaction {
     }
   });
   if (tx.fence === undefined) return { ops };
-  if (typeof tx.fence?.key !== 'string' || !isCount(tx.fence.epoch)) bad();
+  if (typeof tx.fence?.key !== 'string' || !isCount(tx.fence.epoch) || tx.fence.epoch < 1) bad();
   return { ops, fence: { key: tx.fence!.key as string, epoch: tx.fence!.epoch as number } };
 }
 
