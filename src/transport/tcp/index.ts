@@ -3,3 +3,7 @@
  *
  * @module
  */
+export { TcpTransport } from './tcp-transport.js';
+export type { TcpTransportOptions } from './options.js';
+export type { TcpTlsOptions } from './link-security.js';
+export type { BackoffOptions } from './backoff.js';
