@@ -273,15 +273,7 @@ export class FileStorage extends StorageBase {
   /** Writes the entry to a temporary file and links it at the next free index. Returns the index. */
   async #writeEntry(entry: LogEntry, own: OwnEntry): Promise<number> {
     const tmp = join(this.directory, 'tmp', `${entry.id}.entry`);
-    await this.#io('write entry', async () => {
-      const fh = await open(tmp, 'wx');
-      try {
-        await fh.writeFile(encodeEntry(entry));
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-    });
+    await this.#io('write entry', () => writeDurably(tmp, encodeEntry(entry), 'wx'));
     this.#own.set(entry.id, own);
     const held = await this.#lock.acquire(this.closeSignal);
     try {
@@ -406,13 +398,7 @@ export class FileStorage extends StorageBase {
     this.#newestSnapshot = Math.max(this.#newestSnapshot, index);
     const tmp = join(this.directory, 'tmp', `${this.#writerId}-snapshot-${index}`);
     await this.#io('write snapshot', async () => {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(bytes);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
+      await writeDurably(tmp, bytes, 'w');
       try {
         await link(tmp, this.#snapshotPath(index));
       } catch (err) {
@@ -420,12 +406,7 @@ export class FileStorage extends StorageBase {
       } finally {
         await unlink(tmp).catch(() => undefined);
       }
-      const dir = await open(join(this.directory, 'snapshots'), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await syncDirectory(join(this.directory, 'snapshots'));
     });
     // Keep the two newest snapshots (a reader listing the folder while a third is being added
     // still finds one) and the log entries of the last interval, so a process slightly behind
@@ -458,13 +439,7 @@ export class FileStorage extends StorageBase {
     const tmp = join(this.directory, 'tmp', `${this.#writerId}-format`);
     const mine = frame(FORMAT_MAGIC, { kind: 'nonstop-file-storage', snapshotEvery: this.#snapshotEvery });
     try {
-      const fh = await open(tmp, 'w');
-      try {
-        await fh.writeFile(mine);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
+      await writeDurably(tmp, mine, 'w');
       await link(tmp, path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -530,6 +505,27 @@ export class FileStorage extends StorageBase {
       this.#unavailable = false;
       this.emit('available');
     }
+  }
+}
+
+/** Writes a whole file and waits until its data is on disk. */
+async function writeDurably(path: string, bytes: Uint8Array, flags: 'w' | 'wx'): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.writeFile(bytes);
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Makes the directory's entries (new names, links) durable. */
+async function syncDirectory(path: string): Promise<void> {
+  const dir = await open(path, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
   }
 }
 
