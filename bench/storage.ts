@@ -11,7 +11,8 @@ import type { BenchContext, BenchRow, BenchSuite } from './harness.js';
 
 const SUITE = 'storage';
 
-async function rawFdatasync(dir: string, ms: number): Promise<number> {
+/** The physical baseline: 256-byte writes each followed by fdatasync, on `dir`'s disk; returns fsyncs per second. */
+export async function rawFdatasync(dir: string, ms: number): Promise<number> {
   const fh = await open(join(dir, 'raw-fsync'), 'w');
   const block = Buffer.alloc(256, 1);
   const start = performance.now();

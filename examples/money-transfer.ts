@@ -1,0 +1,185 @@
+/**
+ * Money transfers across two durable resource managers on three node processes, with the active
+ * transaction manager's node killed (SIGKILL) mid-run; afterwards the totals are checked.
+ *
+ * - `n1`, `n2`, `n3` each run a TxManager candidate, a proxy and a FileResourceManager, over a
+ *   shared FileStorage directory and the authenticated TCP transport.
+ * - `n2` holds Alice's account (bank `bank`), `n3` holds Bob's; `n3` also runs the client, which
+ *   moves money from Alice to Bob in transactions.
+ * - `n1` starts first, so its manager becomes the active one; after a few transfers the example
+ *   kills `n1`. Another node takes over (fencing the old epoch), recovers from the log, and the
+ *   client's proxy finds it by itself. At the end Alice + Bob must still hold 2,000.
+ *
+ * Run: `npx tsx examples/money-transfer.ts`
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeJson, encodeJson } from '../src/core/codec.js';
+import { nodeId } from '../src/core/ids.js';
+import type { NodeAddress } from '../src/contracts/transport.js';
+import { FileStorage } from '../src/storage/file/index.js';
+import { TcpTransport } from '../src/transport/tcp/index.js';
+import {
+  FileResourceManager,
+  FileRmJournal,
+  KvResourceManager,
+  ResourceHost,
+  TxAbortedError,
+  TxManager,
+  TxManagerProxy,
+  txId,
+  type TxId,
+} from '../src/tx/index.js';
+
+const START_BALANCE = 1_000;
+const TRANSFERS = 30;
+
+if (process.argv[2] === 'node') await runNode(process.argv[3]!, process.argv[4]!, process.argv[5]!);
+else await runExample();
+
+/** The parent: starts the three nodes, kills the active manager's node mid-run, checks the totals. */
+async function runExample(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'nonstop-money-'));
+  const secret = randomBytes(32).toString('hex');
+  const children = new Map<string, ChildProcess>();
+  let movedTotal = Number.NaN;
+  const start = (name: string, onLine: (line: string) => void = () => undefined): Promise<void> =>
+    new Promise((ready) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'node', name, dir, secret], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      children.set(name, child);
+      let partial = '';
+      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+        partial += chunk;
+        for (let nl = partial.indexOf('\n'); nl >= 0; nl = partial.indexOf('\n')) {
+          const line = partial.slice(0, nl);
+          partial = partial.slice(nl + 1);
+          console.log(`  [${name}] ${line}`);
+          if (line === 'ready') ready();
+          onLine(line);
+        }
+      });
+    });
+  try {
+    console.log('starting n1 (its transaction manager becomes the active one), then n2 and n3');
+    await start('n1');
+    await new Promise((r) => setTimeout(r, 500));
+    await start('n2');
+    let killed = false;
+    let moved = Number.NaN;
+    const finished = new Promise<void>((resolve) => {
+      void start('n3', (line) => {
+        if (!killed && line.startsWith('transfer 5 ')) {
+          killed = true;
+          console.log('>>> killing n1 (SIGKILL) while transfers are running');
+          children.get('n1')!.kill('SIGKILL');
+        }
+        if (line.startsWith('finished')) {
+          moved = Number(/moved (\d+)/.exec(line)?.[1]);
+          resolve();
+        }
+      });
+    });
+    await finished;
+    movedTotal = moved;
+  } finally {
+    for (const child of children.values()) child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const child of children.values()) child.kill('SIGKILL');
+  }
+  // Read the durable journals of both banks and check the totals.
+  const balance = async (node: string, account: string): Promise<number> => {
+    const rm = new KvResourceManager({ name: 'bank', journal: new FileRmJournal(join(dir, `bank-${node}.journal`), { readOnly: true }) });
+    await rm.open();
+    if (rm.inDoubt().length > 0) throw new Error(`${node} still has in-doubt branches`);
+    return Number((await rm.read(account)) ?? START_BALANCE);
+  };
+  const alice = await balance('n2', 'alice');
+  const bob = await balance('n3', 'bob');
+  rmSync(dir, { recursive: true, force: true });
+  console.log(`alice ${alice} + bob ${bob} = ${alice + bob}`);
+  if (alice + bob !== 2 * START_BALANCE) {
+    console.log('MONEY WAS CREATED OR DESTROYED');
+    process.exit(1);
+  }
+  if (alice !== START_BALANCE - movedTotal) {
+    console.log(`alice should hold ${START_BALANCE - movedTotal}: a transfer was lost or applied twice`);
+    process.exit(1);
+  }
+  console.log(`totals check out: ${movedTotal} moved, every transfer committed at both banks or at neither`);
+}
+
+/** A node process. */
+async function runNode(name: string, dir: string, secret: string): Promise<void> {
+  const self = nodeId(name);
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const storage = new FileStorage({ directory: join(dir, 'storage') });
+  await storage.start();
+  const transport = new TcpTransport({
+    self,
+    listen: { host: '127.0.0.1', port: 0 },
+    secret,
+    resolve: async (node) => {
+      const r = await storage.get(`example/addr/${node}`);
+      return r ? (decodeJson(r.value) as unknown as NodeAddress) : undefined;
+    },
+  });
+  await transport.start();
+  await storage.put(`example/addr/${self}`, encodeJson({ host: transport.address!.host, port: transport.address!.port }));
+  const bank = new FileResourceManager({ name: 'bank', path: join(dir, `bank-${self}.journal`) });
+  await bank.open();
+  const resources = new ResourceHost({ transport, storage });
+  await resources.add(bank);
+  const tm = new TxManager({ transport, storage, resources, leaseMs: 1_500 });
+  tm.on('tmActivated', ({ epoch }) => say(`transaction manager active here, epoch ${epoch}`));
+  tm.on('recoveryDone', (r) => say(`recovery done: ${r.committed} committed again, ${r.aborted} rolled back (${Math.round(r.durationMs)} ms)`));
+  const proxy = new TxManagerProxy({ transport, storage, local: tm });
+  // The bank's own application messages: read a balance, stage a new one in a transaction.
+  transport.handle('bank.read', async (m) => (await bank.read(String((m.payload as { account: string }).account))) ?? START_BALANCE);
+  transport.handle('bank.set', async (m) => {
+    const p = m.payload as { tx: string; account: string; value: number };
+    await bank.write(txId(p.tx), p.account, p.value);
+    return null;
+  });
+  await tm.start();
+  process.on('SIGTERM', () => {
+    void tm.close().then(() => process.exit(0));
+  });
+  say('ready');
+  if (self !== 'n3') return;
+
+  // The client: move money from Alice (bank on n2) to Bob (bank on n3, local).
+  await new Promise((r) => setTimeout(r, 2_000));
+  let moved = 0;
+  for (let i = 1; i <= TRANSFERS; ) {
+    const amount = 10 + (i % 7);
+    let tx: TxId | undefined;
+    try {
+      tx = await proxy.begin();
+      const alice = Number(await transport.request(nodeId('n2'), 'bank.read', { account: 'alice' }, { timeoutMs: 2_000 }));
+      const bob = Number((await bank.read('bob')) ?? START_BALANCE);
+      await transport.request(nodeId('n2'), 'bank.set', { tx, account: 'alice', value: alice - amount }, { timeoutMs: 2_000 });
+      await proxy.enlist(tx, { node: nodeId('n2'), rm: 'bank' });
+      await bank.write(tx, 'bob', bob + amount);
+      await proxy.enlist(tx, { node: self, rm: 'bank' });
+      try {
+        await proxy.commit(tx);
+        moved += amount;
+        say(`transfer ${i} committed: ${amount} from alice to bob`);
+        i++;
+      } catch (err) {
+        say(`transfer ${i} ${err instanceof TxAbortedError ? 'aborted' : 'failed'}: ${(err as Error).message}; retrying`);
+      }
+    } catch (err) {
+      if (tx) await proxy.rollback(tx).catch(() => undefined); // release the staged changes
+      say(`transfer ${i} could not be prepared (${(err as Error).message}); retrying`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
+  say(`finished: moved ${moved} in ${TRANSFERS} transfers`);
+}
