@@ -1,9 +1,10 @@
 /**
  * nonstop: high-availability building blocks for Node.js clusters.
  *
- * This entry point holds what every component and adapter shares: the error hierarchy, node
- * identifiers and epochs, the injectable clock, the two contracts (`Storage`, `Transport`) and
- * the fence helpers. Adapters live in their own entry points (`nonstop/storage/file`,
+ * This entry point holds the components — the failover transaction manager (`TxManager`,
+ * `TxManagerProxy`, resource managers) — and what every component and adapter shares: the error
+ * hierarchy, node identifiers and epochs, the injectable clock, the two contracts (`Storage`,
+ * `Transport`) and the fence helpers. Adapters live in their own entry points (`nonstop/storage/file`,
  * `nonstop/storage/memory`, `nonstop/transport/tcp`, `nonstop/transport/memory`), test support in
  * `nonstop/testing`.
  *
@@ -27,9 +28,9 @@ export {
   TimeoutError,
   UnreachableError,
 } from './core/errors.js';
-export { describe as describeValue, epoch, incarnation, isNodeId, nodeId, type Epoch, type Incarnation, type NodeId } from './core/ids.js';
-export { SystemClock, systemClock, type Clock, type Timer } from './core/clock.js';
-export { defaultRandom, randomInt, seededRandom, type Random } from './core/random.js';
+export { epoch, incarnation, nodeId, type Epoch, type Incarnation, type NodeId } from './core/ids.js';
+export { systemClock, type Clock, type Timer } from './core/clock.js';
+export { seededRandom, type Random } from './core/random.js';
 export type { JsonObject, JsonValue } from './core/json.js';
 export { decodeJson, encodeJson, fromUtf8, utf8 } from './core/codec.js';
 export type {
@@ -54,20 +55,18 @@ export type {
   WatchEvent,
   WriteOptions,
 } from './contracts/storage.js';
-export {
-  isMessageType,
-  MESSAGE_TYPE_PATTERN,
-  type AddressResolver,
-  type HandlerContext,
-  type IncomingMessage,
-  type MessageHandler,
-  type NodeAddress,
-  type RequestOptions,
-  type SendOptions,
-  type Transport,
-  type TransportCapabilities,
-  type TransportEvents,
+export type {
+  AddressResolver,
+  HandlerContext,
+  IncomingMessage,
+  MessageHandler,
+  NodeAddress,
+  RequestOptions,
+  SendOptions,
+  Transport,
+  TransportCapabilities,
+  TransportEvents,
 } from './contracts/transport.js';
-export { fenceValue, parseFenceValue, raiseFence, readFence, type RaiseFenceOptions, type RaisedFence } from './storage/fence.js';
-export { MAX_KEY_LENGTH, validateKey, validatePrefix } from './storage/keys.js';
+export { fenceValue, raiseFence, readFence, type RaiseFenceOptions, type RaisedFence } from './storage/fence.js';
 export { StorageBase } from './storage/storage-base.js';
+export * from './tx/index.js';

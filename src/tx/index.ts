@@ -14,10 +14,8 @@ export {
   TxOutcomeUnknown,
   TxStateError,
 } from './errors.js';
-export { epochOfTx, isTxId, makeTxId, seqOfTx, txId, type TxId } from './tx-id.js';
+export { isTxId, txId, type TxId } from './tx-id.js';
 export {
-  refKey,
-  RM_NAME_PATTERN,
   type BranchOutcome,
   type BranchResult,
   type CommitOptions,
@@ -26,12 +24,11 @@ export {
   type ResourceRef,
   type Vote,
 } from './resource-manager.js';
-export { KvResourceManager, type KvResourceManagerOptions, type RmCall } from './kv-resource-manager.js';
+export { KvResourceManager, type KvResourceManagerOptions } from './kv-resource-manager.js';
 export { MemoryRmJournal, type RmJournal, type RmJournalRecord } from './rm-journal.js';
 export { MemoryResourceManager, type MemoryResourceManagerOptions } from './memory-rm.js';
 export { FileResourceManager, FileRmJournal, type FileResourceManagerOptions } from './file-rm.js';
-export { isResourceRef, ResourceHost, RM_MESSAGE, type ResourceHostOptions, type RmOp, type RmReply } from './resource-host.js';
-export { decodeTxLogRecord, encodeTxLogRecord, type TxLogRecord } from './log-record.js';
+export { ResourceHost, type ResourceHostOptions } from './resource-host.js';
 export {
   TxManager,
   type BeginOptions,

@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventEmitter } from '../../src/core/events.js';
 import type { NodeId } from '../../src/core/ids.js';
 import { SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
-import { decodeTxLogRecord, StaleEpochError, TxAbortedError, type RecoveryReport, type ResourceRef, type TxId } from '../../src/tx/index.js';
+import { decodeTxLogRecord } from '../../src/tx/log-record.js';
+import { StaleEpochError, TxAbortedError, type RecoveryReport, type ResourceRef, type TxId } from '../../src/tx/index.js';
 
 const ref = (node: string): ResourceRef => ({ node: node as NodeId, rm: 'rm' });
 let cluster: SimCluster | undefined;

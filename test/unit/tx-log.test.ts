@@ -4,7 +4,8 @@ import type { Epoch, NodeId } from '../../src/core/ids.js';
 import type { Storage } from '../../src/contracts/storage.js';
 import { raiseFence } from '../../src/storage/fence.js';
 import { MemoryStorage } from '../../src/storage/memory/index.js';
-import { decodeTxLogRecord, encodeTxLogRecord, type TxId, type TxLogRecord } from '../../src/tx/index.js';
+import { decodeTxLogRecord, encodeTxLogRecord, type TxLogRecord } from '../../src/tx/log-record.js';
+import type { TxId } from '../../src/tx/index.js';
 import { TxLog } from '../../src/tx/tx-log.js';
 
 const commit: TxLogRecord = {
