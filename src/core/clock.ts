@@ -51,7 +51,7 @@ export class SystemClock implements Clock {
   }
 }
 
-/** The process-wide {@link SystemClock} used when no clock is injected. */
+/** The real clock (`performance.now()` and Node's timers), used wherever no clock is injected. */
 export const systemClock: Clock = new SystemClock();
 
 /** Clamps a requested delay to a non-negative finite number of milliseconds. */

@@ -107,6 +107,8 @@ export class ResourceHost {
   /**
    * Invokes `op` on the RM at `ref` for each of `txs` (for `recover`: `txs` is empty and the
    * single reply holds the branches). Rejects as a whole if the RM cannot be reached in time.
+   *
+   * @internal Called by `TxManager`; applications do not call it.
    */
   async invoke(ref: ResourceRef, op: RmOp, txs: readonly TxId[], epoch: Epoch, timeoutMs: number): Promise<RmReply[]> {
     const local = ref.node === this.node ? this.#rms.get(ref.rm) : undefined;

@@ -10,7 +10,7 @@ import { describe, type Epoch } from '../core/ids.js';
 
 declare const txIdBrand: unique symbol;
 
-/** A transaction id, `t<epoch>.<seq>`; made by {@link txId} or {@link makeTxId}. */
+/** A transaction id, `t<epoch>.<seq>`: `TxManager.begin` makes them; {@link txId} validates one. */
 export type TxId = string & {
   /** Type-level brand. */
   readonly [txIdBrand]: true;
