@@ -18,22 +18,24 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeJson, encodeJson } from '../src/core/codec.js';
-import { nodeId } from '../src/core/ids.js';
-import type { NodeAddress } from '../src/contracts/transport.js';
-import { FileStorage } from '../src/storage/file/index.js';
-import { TcpTransport } from '../src/transport/tcp/index.js';
 import {
+  decodeJson,
+  encodeJson,
   FileResourceManager,
   FileRmJournal,
   KvResourceManager,
+  nodeId,
   ResourceHost,
   TxAbortedError,
   TxManager,
   TxManagerProxy,
   txId,
+  type FileResourceManagerOptions,
+  type NodeAddress,
   type TxId,
-} from '../src/tx/index.js';
+} from 'nonstop';
+import { FileStorage } from 'nonstop/storage/file';
+import { TcpTransport } from 'nonstop/transport/tcp';
 
 const START_BALANCE = 1_000;
 const TRANSFERS = 30;
@@ -131,7 +133,9 @@ async function runNode(name: string, dir: string, secret: string): Promise<void>
   });
   await transport.start();
   await storage.put(`example/addr/${self}`, encodeJson({ host: transport.address!.host, port: transport.address!.port }));
-  const bank = new FileResourceManager({ name: 'bank', path: join(dir, `bank-${self}.journal`) });
+  // The bank's durable state: an append-only journal file, fdatasync'ed on every (group) append.
+  const bankOptions: FileResourceManagerOptions = { name: 'bank', path: join(dir, `bank-${self}.journal`) };
+  const bank = new FileResourceManager(bankOptions);
   await bank.open();
   const resources = new ResourceHost({ transport, storage });
   await resources.add(bank);

@@ -4,9 +4,9 @@
  *
  *   npx tsx examples/simulated-network.ts
  */
-import { nodeId } from '../src/core/ids.js';
-import { MemoryNetwork, type MemoryTransport } from '../src/transport/memory/index.js';
-import { SimulatedClock } from '../src/testing/index.js';
+import { nodeId } from 'nonstop';
+import { SimulatedClock } from 'nonstop/testing';
+import { MemoryNetwork, type MemoryTransport } from 'nonstop/transport/memory';
 
 const clock = new SimulatedClock();
 const network = new MemoryNetwork({ clock, seed: 42, defaultLink: { delayMs: [1, 10] } });

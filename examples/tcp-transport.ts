@@ -4,24 +4,27 @@
  * Run: `npx tsx examples/tcp-transport.ts` (set `DEBUG=nonstop:transport:*` to see the wire).
  */
 import { randomBytes } from 'node:crypto';
-import { nodeId, type NodeId } from '../src/core/ids.js';
-import type { NodeAddress } from '../src/contracts/transport.js';
-import { TcpTransport } from '../src/transport/tcp/index.js';
+import { nodeId, type AddressResolver, type NodeAddress, type NodeId } from 'nonstop';
+import { TcpTransport, type BackoffOptions, type TcpTransportOptions } from 'nonstop/transport/tcp';
 
-// The cluster configuration: node id → address. The transport asks at every connection attempt.
+// The cluster configuration: node id → address. The transport asks at every connection attempt,
+// so a node that moved is found again (in a real cluster, read it from shared storage).
 const addresses = new Map<NodeId, NodeAddress>();
+const resolve: AddressResolver = (node) => addresses.get(node);
 const secret = randomBytes(32); // shared by every node of the cluster
+// After a failed connection attempt, wait 50 ms, then 100, 200 … up to 2 s, each ±20 %.
+const reconnect: BackoffOptions = { initialDelayMs: 50, multiplier: 2, maxDelayMs: 2_000, jitter: 0.2 };
 
+const optionsOf = (self: NodeId): TcpTransportOptions => ({
+  self,
+  listen: { host: '127.0.0.1', port: 0 }, // port 0: any free port; read it from transport.address
+  resolve,
+  secret,
+  reconnect,
+  handshakeTimeoutMs: 2_000,
+});
 const names = ['alpha', 'beta', 'gamma'].map((name) => nodeId(name));
-const nodes = names.map(
-  (self) =>
-    new TcpTransport({
-      self,
-      listen: { host: '127.0.0.1', port: 0 },
-      resolve: (node) => addresses.get(node),
-      secret,
-    }),
-);
+const nodes = names.map((self) => new TcpTransport(optionsOf(self)));
 
 for (const node of nodes) {
   await node.start();
@@ -41,12 +44,7 @@ for (const from of nodes) {
 }
 
 // A node with the wrong secret cannot talk to the cluster.
-const intruder = new TcpTransport({
-  self: nodeId('mallory'),
-  listen: { host: '127.0.0.1', port: 0 },
-  resolve: (node) => addresses.get(node),
-  secret: randomBytes(32),
-});
+const intruder = new TcpTransport({ ...optionsOf(nodeId('mallory')), secret: randomBytes(32) });
 await intruder.start();
 try {
   await intruder.request(names[0]!, 'demo.greet', null, { timeoutMs: 2_000 });
