@@ -14,7 +14,7 @@
  * Run: npx tsx examples/custom-transport.ts   (after npm run build)
  */
 import { describe, it } from 'node:test';
-import { EventEmitter } from 'eventemitter3'; // the contracts' event emitter (a dependency of nonstop)
+import { EventEmitter } from 'nonstop'; // the event emitter the contracts extend
 import type {
   HandlerContext,
   IncomingMessage,

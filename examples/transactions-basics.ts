@@ -20,8 +20,8 @@
  *
  * Run: npx tsx examples/transactions-basics.ts   (after npm run build)
  */
-import { EventEmitter } from 'eventemitter3';
 import {
+  EventEmitter,
   ClosedError,
   epoch,
   isTxId,

@@ -32,6 +32,7 @@ export { epoch, incarnation, nodeId, type Epoch, type Incarnation, type NodeId }
 export { systemClock, type Clock, type Timer } from './core/clock.js';
 export { seededRandom, type Random } from './core/random.js';
 export type { JsonObject, JsonValue } from './core/json.js';
+export { EventEmitter } from './core/events.js';
 export { decodeJson, encodeJson, fromUtf8, utf8 } from './core/codec.js';
 export type {
   AppendResult,

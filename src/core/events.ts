@@ -6,4 +6,8 @@
  *
  * @module
  */
+/**
+ * The emitter `Storage`, `Transport` and every component extend (eventemitter3's, typed by an
+ * events interface). Adapter authors extend this same class.
+ */
 export { EventEmitter } from 'eventemitter3';
