@@ -7,6 +7,12 @@
 import { InvalidArgumentError } from '../../core/errors.js';
 
 /**
+ * Nesting depth up to which {@link isPlainJson} vouches for a value. Deeper values (and cyclic
+ * ones, whose depth is unbounded) take the exact, slower path of {@link stringifyJson}.
+ */
+const MAX_PLAIN_DEPTH = 512;
+
+/**
  * Encodes `value` as JSON text, rejecting everything that would not survive the round trip
  * unchanged instead of letting `JSON.stringify` silently alter or drop it.
  *
@@ -21,6 +27,69 @@ import { InvalidArgumentError } from '../../core/errors.js';
  * @throws An {@link InvalidArgumentError} if `value` is not JSON
  */
 export function stringifyJson(value: unknown, option: string): string {
+  return plainJsonText(value) ?? stringifyChecked(value, option);
+}
+
+/**
+ * The fast path: the JSON text of `value` when a quick walk ({@link isPlainJson}) finds nothing
+ * but strings, finite numbers, booleans, `null`, arrays and plain objects without `toJSON`,
+ * else `undefined`, which means "not sure", not "rejected": {@link stringifyJson} then takes
+ * the exact path, which gives the same text or the precise error. For such values plain
+ * `JSON.stringify` (V8's fast serializer) gives exactly the text the checking replacer would.
+ */
+function plainJsonText(value: unknown): string | undefined {
+  try {
+    return isPlainJson(value, 0) ? JSON.stringify(value) : undefined;
+  } catch {
+    // A throwing getter or proxy trap: the exact path reports it as it always did.
+    return undefined;
+  }
+}
+
+/**
+ * `true` if `value` is certainly accepted by {@link stringifyChecked} and encoded by plain
+ * `JSON.stringify` to the same text: strings, finite numbers, booleans, `null`, and arrays and
+ * plain objects (no `toJSON` method) of such values, nested at most {@link MAX_PLAIN_DEPTH}
+ * deep. `false` means "not sure", never "rejected": the caller then takes the exact path.
+ *
+ * Objects are walked with `for … in`, which visits every key `JSON.stringify` serialises (own
+ * enumerable string keys) and possibly more (inherited enumerable ones), so the walk can only be
+ * stricter than the encoder, never laxer.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return value - value === 0; // finite
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= MAX_PLAIN_DEPTH) return false;
+      if (Array.isArray(value)) {
+        // An array's toJSON (own or patched into Array.prototype) would be called by the encoder.
+        if (typeof (value as { toJSON?: unknown }).toJSON === 'function') return false;
+        const items = value as readonly unknown[];
+        for (let i = 0; i < items.length; i++) if (!isPlainJson(items[i], depth + 1)) return false;
+        return true;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return false;
+      const object = value as Record<string, unknown>;
+      if (typeof object['toJSON'] === 'function') return false;
+      for (const key in object) if (!isPlainJson(object[key], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * The exact path: `JSON.stringify` with a replacer that checks every value before the encoder
+ * sees it, so the first offending value (in the encoder's order) is the one reported.
+ */
+function stringifyChecked(value: unknown, option: string): string {
   const replacer = function (this: unknown, key: string, replaced: unknown): unknown {
     // `replaced` has been through toJSON() already; check the original value instead.
     const original = (this as Record<string, unknown>)[key];

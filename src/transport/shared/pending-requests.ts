@@ -30,20 +30,97 @@ export interface OpenedRequest {
   readonly reply: Promise<JsonValue>;
 }
 
-interface Entry {
+/** A pending request. */
+class Entry {
+  readonly id: number;
   readonly to: NodeId;
   readonly type: string;
-  readonly resolve: (payload: JsonValue) => void;
-  readonly reject: (error: unknown) => void;
-  readonly timer: Timer;
+  readonly timeoutMs: number;
+  /** When the time limit expires, on the clock. */
+  readonly deadline: number;
   readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
+  /** `true` once settled (the entry may still sit in its {@link DeadlineQueue} for a while). */
+  done = false;
+  resolve: (payload: JsonValue) => void = ignore;
+  reject: (error: unknown) => void = ignore;
+  /** The abort listener on `signal`, when there is one. */
+  onAbort: (() => void) | undefined;
+
+  constructor(id: number, to: NodeId, type: string, timeoutMs: number, deadline: number, signal: AbortSignal | undefined) {
+    this.id = id;
+    this.to = to;
+    this.type = type;
+    this.timeoutMs = timeoutMs;
+    this.deadline = deadline;
+    this.signal = signal;
+  }
+
+  /** `request <type> to <node>`, for error messages. */
+  get what(): string {
+    return `request ${this.type} to ${this.to}`;
+  }
+}
+
+function ignore(): void {}
+
+/**
+ * The entries of one time limit, in the order they were opened, which is also the order of
+ * their deadlines (the clock is monotonic). Settled entries are dropped from the front at once
+ * and from elsewhere lazily, so the queue stays proportional to the pending entries.
+ */
+class DeadlineQueue {
+  #items: (Entry | undefined)[] = [];
+  #head = 0;
+  /** Entries in the queue that are not settled. */
+  live = 0;
+
+  push(entry: Entry): void {
+    this.#items.push(entry);
+    this.live++;
+  }
+
+  /** The first entry not yet settled, dropping settled ones before it. */
+  first(): Entry | undefined {
+    const items = this.#items;
+    while (this.#head < items.length) {
+      const entry = items[this.#head]!;
+      if (!entry.done) return entry;
+      items[this.#head++] = undefined;
+    }
+    this.#items = [];
+    this.#head = 0;
+    return undefined;
+  }
+
+  /** Notes that `entry`, which is in this queue, was settled. */
+  settled(entry: Entry): void {
+    this.live--;
+    const items = this.#items;
+    if (items[this.#head] === entry) this.first();
+    else if (items.length - this.#head > 2 * this.live + 64) {
+      // Settled entries pile up behind a long-pending one: compact.
+      this.#items = items.filter((item, i) => i >= this.#head && item !== undefined && !item.done);
+      this.#head = 0;
+    }
+  }
 }
 
 /**
  * Requests awaiting a reply, by id. Every request settles exactly once: with the first matching
  * reply, or with the first of time-out, abort or {@link PendingRequests.fail}. Later replies
  * (duplicates, or replies that arrive after the time limit) are ignored.
+ *
+ * Time limits cost no timer per request: requests are queued by time limit (in each queue the
+ * deadlines come in opening order, as the clock is monotonic), and a single timer on the clock
+ * is armed for the earliest deadline. When it fires it rejects every request whose deadline has
+ * come, with {@link TimeoutError}, in deadline order, and re-arms for the earliest remaining
+ * one. A request therefore times out when a timer set at `open` for its `timeoutMs` would have
+ * fired; a reply only leaves the timer armed (a spare firing re-arms it). Once no request is
+ * pending, the timer is cancelled at the end of the current turn of the event loop (at once by
+ * {@link PendingRequests.failAll}), so a caller with one request in flight does not set and
+ * cancel a timer per request, and an idle table leaves no timer on the clock (a
+ * `SimulatedClock` lets such turns pass before it runs any timer). Given the same calls, all of
+ * this is deterministic with a simulated clock.
  *
  * ```ts
  * // in Transport.request:
@@ -60,7 +137,13 @@ interface Entry {
 export class PendingRequests {
   readonly #clock: Clock;
   readonly #entries = new Map<number, Entry>();
+  /** Pending entries by time limit. */
+  readonly #queues = new Map<number, DeadlineQueue>();
   #lastId = 0;
+  /** The one timer of all time limits, armed for {@link PendingRequests.#timerAt}. */
+  #timer: Timer | undefined;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #idleCheckQueued = false;
 
   /** @param clock - the clock that measures time limits */
   constructor(clock: Clock) {
@@ -79,14 +162,28 @@ export class PendingRequests {
   open(options: OpenRequestOptions): OpenedRequest {
     const id = ++this.#lastId;
     const { to, type, timeoutMs, signal } = options;
-    const what = `request ${type} to ${to}`;
+    const deadline = this.#clock.now() + timeoutMs;
+    const entry = new Entry(id, to, type, timeoutMs, deadline, signal);
     const reply = new Promise<JsonValue>((resolve, reject) => {
-      const onAbort = (): void => this.fail(id, new AbortedError(what, { cause: signal?.reason }));
-      const timer = this.#clock.setTimeout(() => this.fail(id, new TimeoutError(what, timeoutMs)), timeoutMs);
-      this.#entries.set(id, { to, type, resolve, reject, timer, signal, onAbort });
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
+      entry.resolve = resolve;
+      entry.reject = reject;
     });
+    this.#entries.set(id, entry);
+    let queue = this.#queues.get(timeoutMs);
+    if (queue === undefined) {
+      queue = new DeadlineQueue();
+      this.#queues.set(timeoutMs, queue);
+    }
+    queue.push(entry);
+    if (deadline < this.#timerAt) this.#arm(deadline, timeoutMs);
+    if (signal !== undefined) {
+      if (signal.aborted) this.#aborted(entry);
+      else {
+        const onAbort = (): void => this.#aborted(entry);
+        entry.onAbort = onAbort;
+        signal.addEventListener('abort', onAbort, { once: true });
+      }
+    }
     return { id, reply };
   }
 
@@ -99,7 +196,7 @@ export class PendingRequests {
   settle(message: WireReply | WireErrorReply): boolean {
     const entry = this.#entries.get(message.id);
     if (!entry || entry.to !== message.from) return false;
-    this.#remove(message.id, entry);
+    this.#remove(entry);
     if (message.kind === 'reply') entry.resolve(message.payload);
     else if (message.code === 'ERR_NO_HANDLER') entry.reject(new NoHandlerError(entry.type));
     else {
@@ -114,7 +211,7 @@ export class PendingRequests {
   fail(id: number, error: unknown): void {
     const entry = this.#entries.get(id);
     if (!entry) return;
-    this.#remove(id, entry);
+    this.#remove(entry);
     entry.reject(error);
   }
 
@@ -126,11 +223,77 @@ export class PendingRequests {
     for (const [id, entry] of [...this.#entries]) {
       if (to === undefined || entry.to === to) this.fail(id, makeError(entry.to));
     }
+    if (this.#entries.size === 0) this.#disarm();
   }
 
-  #remove(id: number, entry: Entry): void {
-    this.#entries.delete(id);
-    entry.timer.cancel();
-    entry.signal?.removeEventListener('abort', entry.onAbort);
+  #aborted(entry: Entry): void {
+    this.fail(entry.id, new AbortedError(entry.what, { cause: entry.signal?.reason }));
+  }
+
+  #remove(entry: Entry): void {
+    this.#entries.delete(entry.id);
+    entry.done = true;
+    const queue = this.#queues.get(entry.timeoutMs)!;
+    queue.settled(entry);
+    if (queue.live === 0) this.#queues.delete(entry.timeoutMs);
+    if (this.#entries.size === 0 && !this.#idleCheckQueued) {
+      // Not at once: a caller that waits for each reply before the next request (one in flight)
+      // would otherwise cancel and set a timer per request.
+      this.#idleCheckQueued = true;
+      setImmediate(this.#disarmIfIdle);
+    }
+    if (entry.onAbort !== undefined) entry.signal!.removeEventListener('abort', entry.onAbort);
+  }
+
+  /** Cancels the timer if no request is pending any more (queued once the last one settled). */
+  readonly #disarmIfIdle = (): void => {
+    this.#idleCheckQueued = false;
+    if (this.#entries.size === 0) this.#disarm();
+  };
+
+  /** Arms the timer for `at`, `delay` from now (replacing a later one). */
+  #arm(at: number, delay: number): void {
+    this.#timer?.cancel();
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(() => this.#expire(), delay);
+  }
+
+  #disarm(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+  }
+
+  /** The timer fired: rejects every request whose deadline has come, re-arms for the next one. */
+  #expire(): void {
+    // The timer was set for `#timerAt`: requests due then are due now, whatever rounding did.
+    const now = Math.max(this.#clock.now(), this.#timerAt);
+    this.#timer = undefined;
+    this.#timerAt = Number.POSITIVE_INFINITY;
+    const due: Entry[] = [];
+    for (const queue of this.#queues.values()) {
+      for (let entry = queue.first(); entry !== undefined && entry.deadline <= now; entry = queue.first()) {
+        due.push(entry);
+        entry.done = true; // taken out of the queue; `fail` below completes the removal
+      }
+    }
+    // In deadline order, as separate timers would have fired (ids break ties: opening order).
+    due.sort((a, b) => a.deadline - b.deadline || a.id - b.id);
+    for (const entry of due) {
+      entry.done = false;
+      this.fail(entry.id, new TimeoutError(entry.what, entry.timeoutMs));
+    }
+    this.#rearm();
+  }
+
+  /** Arms the timer for the earliest deadline of the pending requests, if any. */
+  #rearm(): void {
+    if (this.#timer !== undefined) return;
+    let next: Entry | undefined;
+    for (const queue of this.#queues.values()) {
+      const first = queue.first();
+      if (first !== undefined && (next === undefined || first.deadline < next.deadline)) next = first;
+    }
+    if (next !== undefined) this.#arm(next.deadline, next.deadline - this.#clock.now());
   }
 }

@@ -101,9 +101,12 @@ export type HandlerOutcome =
  */
 export function encodeWireMessage(message: WireMessage, maxBytes: number): string {
   const text = stringifyJson(message, 'payload');
-  const bytes = Buffer.byteLength(text, 'utf8');
-  if (bytes > maxBytes) {
-    throw new InvalidArgumentError('payload', `the message encodes to ${bytes} bytes, more than the limit of ${maxBytes}`);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: short texts need no byte count.
+  if (text.length * 3 > maxBytes) {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (bytes > maxBytes) {
+      throw new InvalidArgumentError('payload', `the message encodes to ${bytes} bytes, more than the limit of ${maxBytes}`);
+    }
   }
   return text;
 }
@@ -118,15 +121,20 @@ export function encodeWireMessage(message: WireMessage, maxBytes: number): strin
  * @param maxBytes - the largest accepted encoding, in UTF-8 bytes
  */
 export function encodeReply(request: WireRequest, outcome: HandlerOutcome, maxBytes: number): string {
-  const addressed = { id: request.id, from: request.to, to: request.from };
+  const { id, to: from, from: to } = request;
   if (outcome.ok) {
     try {
-      return encodeWireMessage({ kind: 'reply', ...addressed, payload: outcome.payload }, maxBytes);
+      return encodeWireMessage({ kind: 'reply', id, from, to, payload: outcome.payload }, maxBytes);
     } catch (err) {
-      return encodeWireMessage({ kind: 'error', ...addressed, ...failureOf(err) }, maxBytes);
+      return encodeError(id, from, to, failureOf(err), maxBytes);
     }
   }
-  return encodeWireMessage({ kind: 'error', ...addressed, ...outcome.failure }, maxBytes);
+  return encodeError(id, from, to, outcome.failure, maxBytes);
+}
+
+function encodeError(id: number, from: NodeId, to: NodeId, failure: WireFailure, maxBytes: number): string {
+  const { code, message, retryable } = failure;
+  return encodeWireMessage({ kind: 'error', id, from, to, code, message, retryable }, maxBytes);
 }
 
 /**
@@ -163,9 +171,12 @@ export interface DecodeExpectations {
  *   missing or invalid), `misrouted` (`to` is not `self`) or `spoofed` (`from` is not `peer`)
  */
 export function decodeWireMessage(frame: string, expect: DecodeExpectations): WireMessage {
-  const bytes = Buffer.byteLength(frame, 'utf8');
-  if (bytes > expect.maxBytes) {
-    throw new ProtocolError('oversized', `frame of ${bytes} bytes exceeds the limit of ${expect.maxBytes}`);
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit: short frames need no byte count.
+  if (frame.length * 3 > expect.maxBytes) {
+    const bytes = Buffer.byteLength(frame, 'utf8');
+    if (bytes > expect.maxBytes) {
+      throw new ProtocolError('oversized', `frame of ${bytes} bytes exceeds the limit of ${expect.maxBytes}`);
+    }
   }
   let value: unknown;
   try {

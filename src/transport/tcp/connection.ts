@@ -20,7 +20,7 @@ import {
   FrameKind,
   frameSize,
   HEADER_BYTES,
-  readEntries,
+  readEntriesAt,
   writeEntries,
   type RawFrame,
 } from './frame-codec.js';
@@ -44,8 +44,11 @@ const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 export interface ConnectionHandlers {
   /** The handshake completed; `connection.peer` is authenticated. */
   readonly established: (connection: Connection) => void;
-  /** An authenticated message (JSON text) arrived. */
-  readonly message: (connection: Connection, text: string) => void;
+  /**
+   * An authenticated message (JSON text) arrived, in a frame read from the socket at
+   * `receivedAt` on the clock.
+   */
+  readonly message: (connection: Connection, text: string, receivedAt: number) => void;
   /** A frame was rejected; the connection is closed right after. */
   readonly rejected: (connection: Connection, error: ProtocolError) => void;
   /** The connection closed, for whatever reason (`error` is set when it failed). Called once. */
@@ -147,10 +150,7 @@ export class Connection {
     this.#batchSize += ENTRY_PREFIX_BYTES + bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(() => {
-        this.#flushScheduled = false;
-        if (!this.#closing) this.#flush();
-      });
+      process.nextTick(this.#flushQueued);
     }
     return true;
   }
@@ -163,6 +163,12 @@ export class Connection {
     if (this.#sealer !== undefined) this.#flush();
     this.#socket.destroy();
   }
+
+  /** The end-of-tick flush of the messages queued by {@link Connection.send}. */
+  readonly #flushQueued = (): void => {
+    this.#flushScheduled = false;
+    if (!this.#closing) this.#flush();
+  };
 
   #flush(): void {
     if (this.#batch.length === 0) return;
@@ -186,7 +192,7 @@ export class Connection {
 
   #onData(chunk: Buffer): void {
     try {
-      this.#decoder.push(chunk, (frame) => this.#onFrame(frame));
+      this.#decoder.push(chunk, this.#onFrame);
     } catch (err) {
       if (err instanceof ProtocolError) {
         this.#error ??= err;
@@ -196,7 +202,7 @@ export class Connection {
     }
   }
 
-  #onFrame(frame: RawFrame): void {
+  readonly #onFrame = (frame: RawFrame): void => {
     if (this.#closing) return;
     this.#lastActivity = this.#options.clock.now();
     if (this.#sealer === undefined) {
@@ -205,11 +211,15 @@ export class Connection {
     }
     this.#opener!.open(frame);
     if (frame.kind !== FrameKind.message) throw new ProtocolError('malformed', `unexpected frame kind ${frame.kind}`);
-    readEntries(frame.body, (text) => {
-      this.#options.handlers.message(this, text);
-      return !this.#closing;
-    });
-  }
+    const { bytes } = frame;
+    readEntriesAt(bytes, HEADER_BYTES, bytes.length - this.#macBytes, this.#onEntry);
+  };
+
+  /** Hands one message of a frame on; `false` stops the frame's remaining messages once closing. */
+  readonly #onEntry = (text: string): boolean => {
+    this.#options.handlers.message(this, text, this.#lastActivity);
+    return !this.#closing;
+  };
 
   #onHandshakeStep(step: HandshakeStep): void {
     for (const frame of step.send) this.#write(frame);

@@ -39,7 +39,7 @@ export class FrameSealer {
     const mac = this.#mac;
     const frame = allocFrame(kind, this.#seq++, bodyBytes, mac === undefined ? 0 : MAC_BYTES);
     writeBody(frame);
-    if (mac !== undefined) mac.sign(frame.subarray(0, frame.length - MAC_BYTES), frame, frame.length - MAC_BYTES);
+    if (mac !== undefined) mac.signPrefix(frame, frame.length - MAC_BYTES);
     return frame;
   }
 
@@ -70,7 +70,7 @@ export class FrameOpener {
    *   (a number skipped)
    */
   open(frame: RawFrame): void {
-    if (this.#mac !== undefined && !this.#mac.verify(frame.bytes.subarray(0, frame.bytes.length - MAC_BYTES), frame.mac)) {
+    if (this.#mac !== undefined && !this.#mac.verifyPrefix(frame.bytes, frame.bytes.length - MAC_BYTES)) {
       throw new ProtocolError('bad-mac', 'frame authentication failed');
     }
     if (frame.seq !== this.#next) {

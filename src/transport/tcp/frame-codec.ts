@@ -110,17 +110,26 @@ export function writeEntries(frame: Buffer, offset: number, texts: readonly stri
  *   exactly (checked before the first call)
  */
 export function readEntries(body: Buffer, onEntry: (text: string) => boolean): void {
+  readEntriesAt(body, 0, body.length, onEntry);
+}
+
+/**
+ * {@link readEntries} on the body `bytes[start, end)`, without making a view of it.
+ *
+ * @throws {@link ProtocolError} `malformed` as {@link readEntries}
+ */
+export function readEntriesAt(bytes: Buffer, start: number, end: number, onEntry: (text: string) => boolean): void {
   let count = 0;
-  for (let at = 0; at < body.length; count++) {
-    if (body.length - at < ENTRY_PREFIX_BYTES) throw new ProtocolError('malformed', 'truncated message entry');
-    at += ENTRY_PREFIX_BYTES + body.readUInt32BE(at);
-    if (at > body.length) throw new ProtocolError('malformed', 'message entry overruns its frame');
+  for (let at = start; at < end; count++) {
+    if (end - at < ENTRY_PREFIX_BYTES) throw new ProtocolError('malformed', 'truncated message entry');
+    at += ENTRY_PREFIX_BYTES + bytes.readUInt32BE(at);
+    if (at > end) throw new ProtocolError('malformed', 'message entry overruns its frame');
   }
   if (count === 0) throw new ProtocolError('malformed', 'message frame without messages');
-  for (let at = 0; at < body.length; ) {
-    const end = at + ENTRY_PREFIX_BYTES + body.readUInt32BE(at);
-    if (!onEntry(body.toString('utf8', at + ENTRY_PREFIX_BYTES, end))) return;
-    at = end;
+  for (let at = start; at < end; ) {
+    const next = at + ENTRY_PREFIX_BYTES + bytes.readUInt32BE(at);
+    if (!onEntry(bytes.toString('utf8', at + ENTRY_PREFIX_BYTES, next))) return;
+    at = next;
   }
 }
 
@@ -217,14 +226,7 @@ export class FrameDecoder {
     }
     const high = bytes.readUInt32BE(6);
     if (high > 0x1f_ffff) throw new ProtocolError('malformed', 'sequence number beyond 2^53');
-    const macStart = bytes.length - this.#macBytes;
-    return {
-      kind,
-      seq: high * 0x1_0000_0000 + bytes.readUInt32BE(10),
-      bytes,
-      body: bytes.subarray(HEADER_BYTES, macStart),
-      mac: bytes.subarray(macStart),
-    };
+    return new DecodedFrame(kind, high * 0x1_0000_0000 + bytes.readUInt32BE(10), bytes, this.#macBytes);
   }
 
   /** The first `n` buffered bytes without consuming them (`n` ≤ buffered). */
@@ -242,5 +244,32 @@ export class FrameDecoder {
     if (first.length === n) this.#chunks.shift();
     else this.#chunks[0] = first.subarray(n);
     return first.subarray(0, n);
+  }
+}
+
+/** A {@link RawFrame} whose `body` and `mac` views are made on first use (the connection reads the body in place). */
+class DecodedFrame implements RawFrame {
+  readonly kind: FrameKind;
+  readonly seq: number;
+  readonly bytes: Buffer;
+  readonly #macBytes: number;
+  #body: Buffer | undefined;
+  #mac: Buffer | undefined;
+
+  constructor(kind: FrameKind, seq: number, bytes: Buffer, macBytes: number) {
+    this.kind = kind;
+    this.seq = seq;
+    this.bytes = bytes;
+    this.#macBytes = macBytes;
+  }
+
+  get body(): Buffer {
+    this.#body ??= this.bytes.subarray(HEADER_BYTES, this.bytes.length - this.#macBytes);
+    return this.#body;
+  }
+
+  get mac(): Buffer {
+    this.#mac ??= this.bytes.subarray(this.bytes.length - this.#macBytes);
+    return this.#mac;
   }
 }

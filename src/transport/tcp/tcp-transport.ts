@@ -27,6 +27,7 @@ import {
   decodeWireMessage,
   encodeReply,
   encodeWireMessage,
+  type HandlerOutcome,
   type WireMessage,
   type WireRequest,
 } from '../shared/wire-message.js';
@@ -348,7 +349,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
   #handlers(): ConnectionHandlers {
     return {
       established: (connection) => this.#onEstablished(connection),
-      message: (connection, text) => this.#onMessage(connection, text),
+      message: (connection, text, receivedAt) => this.#onMessage(connection, text, receivedAt),
       rejected: (connection, error) => this.#reject(error, connection.peer ?? connection.remote),
       closed: (connection, error) => this.#onClosed(connection, error),
     };
@@ -389,7 +390,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
     if (this.#connections.size === 0) this.#allClosed?.();
   }
 
-  #onMessage(connection: Connection, text: string): void {
+  #onMessage(connection: Connection, text: string, receivedAt: number): void {
     let message: WireMessage;
     try {
       message = decodeWireMessage(text, {
@@ -404,18 +405,17 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
       return;
     }
     switch (message.kind) {
-      case 'send':
-        void this.#registry
-          .dispatch(
-            { type: message.type, from: message.from, payload: message.payload, expectsReply: false },
-            { signal: this.#closing.signal },
-          )
-          .then((outcome) => {
-            if (!outcome.ok) log('%s: handler of %s failed: %s', this.self, message.type, outcome.failure.message);
-          });
+      case 'send': {
+        const outcome = this.#registry.dispatch(
+          { type: message.type, from: message.from, payload: message.payload, expectsReply: false },
+          { signal: this.#closing.signal },
+        );
+        if (outcome instanceof Promise) void outcome.then((settled) => this.#oneWayDone(message.type, settled));
+        else this.#oneWayDone(message.type, outcome);
         return;
+      }
       case 'request':
-        this.#answer(connection, message);
+        this.#answer(connection, message, receivedAt);
         return;
       case 'reply':
       case 'error':
@@ -423,18 +423,28 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
     }
   }
 
-  #answer(connection: Connection, request: WireRequest): void {
-    void this.#registry
-      .dispatch(
-        { type: request.type, from: request.from, payload: request.payload, expectsReply: true },
-        { signal: this.#closing.signal, timeoutMs: request.timeoutMs },
-      )
-      .then((outcome) => {
-        if (!connection.send(encodeReply(request, outcome, this.#maxBodyBytes))) {
-          log('%s: reply %d to %s dropped: connection closed', this.self, request.id, request.from);
-        }
-      })
-      .catch((err: unknown) => this.#report(wrap(err, request.from, 'reply failed'), request.from));
+  #oneWayDone(type: string, outcome: HandlerOutcome): void {
+    if (!outcome.ok) log('%s: handler of %s failed: %s', this.self, type, outcome.failure.message);
+  }
+
+  #answer(connection: Connection, request: WireRequest, receivedAt: number): void {
+    const outcome = this.#registry.dispatch(
+      { type: request.type, from: request.from, payload: request.payload, expectsReply: true },
+      { signal: this.#closing.signal, timeoutMs: request.timeoutMs, receivedAt },
+    );
+    // A synchronous handler's reply joins the batch of this tick (see `Connection.send`).
+    if (outcome instanceof Promise) void outcome.then((settled) => this.#reply(connection, request, settled));
+    else this.#reply(connection, request, outcome);
+  }
+
+  #reply(connection: Connection, request: WireRequest, outcome: HandlerOutcome): void {
+    try {
+      if (!connection.send(encodeReply(request, outcome, this.#maxBodyBytes))) {
+        log('%s: reply %d to %s dropped: connection closed', this.self, request.id, request.from);
+      }
+    } catch (err) {
+      this.#report(wrap(err, request.from, 'reply failed'), request.from);
+    }
   }
 
   #reject(error: ProtocolError, peer: string): void {
