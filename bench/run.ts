@@ -10,6 +10,8 @@ import type { BenchRow, BenchSuite } from './harness.js';
 const suites: Record<string, () => Promise<{ default: BenchSuite }>> = {
   storage: () => import('./storage.js'),
   transport: () => import('./transport.js'),
+  ring: () => import('./ring.js'),
+  tx: () => import('./tx.js'),
 };
 
 const only = process.argv.slice(2);
