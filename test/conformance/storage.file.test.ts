@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'vitest';
 import { FileStorage } from '../../src/storage/file/index.js';
 import { storageConformance } from '../../src/testing/index.js';
-import { LOCK_STALE_MS } from '../fixtures/file-storage-factory.js';
+import { LOCK_WAIT_MS } from '../fixtures/file-storage-factory.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nonstop-file-conformance-'));
 const fresh = (): string => mkdtempSync(join(root, 's-'));
@@ -16,6 +16,6 @@ storageConformance({ describe, it }, {
   processes: {
     module: fileURLToPath(new URL('../fixtures/file-storage-factory.ts', import.meta.url)),
     location: () => ({ directory: fresh() }),
-    staleMs: LOCK_STALE_MS,
+    holderWaitMs: LOCK_WAIT_MS,
   },
 });

@@ -1,12 +1,15 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../src/core/codec.js';
 import { InvalidArgumentError, StorageCorruptError } from '../../src/core/errors.js';
 import type { WatchEvent } from '../../src/contracts/storage.js';
 import { FileStorage } from '../../src/storage/file/index.js';
 import { encodeEntry } from '../../src/storage/file/log-format.js';
+import { raiseFence } from '../../src/storage/fence.js';
+import { startChild } from '../../src/testing/conformance/child-process.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nonstop-file-unit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -121,6 +124,32 @@ describe('FileStorage', () => {
     // The first put commits alone; the 19 queued behind it need two entries of at most ~16 MiB.
     expect(s.appliedIndex - before).toBeGreaterThanOrEqual(3);
     for (let i = 0; i < 20; i++) expect((await s.get(`big/${i}`))!.value[1000]).toBe(i);
+    await s.close();
+  });
+
+  it('a process killed while holding the commit lock does not stall the others until the lock goes stale', async () => {
+    // The lock goes stale only after 10 minutes: without the bounded lock wait the write below
+    // would hang past the test's time limit.
+    const location = { directory: fresh(), lockStaleMs: 600_000 };
+    const factory = fileURLToPath(new URL('../fixtures/file-storage-factory.ts', import.meta.url));
+    const childModule = new URL('../../src/testing/conformance/storage.ts', import.meta.url).href;
+    const marker = join(mkdtempSync(join(root, 'm-')), 'marker');
+    const s = new FileStorage({ directory: location.directory, lockStaleMs: 600_000, lockWaitMs: 100 });
+    await s.start();
+    const { epoch } = await raiseFence(s, 'f');
+    const child = startChild(childModule, 'storage-child', {
+      module: factory,
+      location,
+      scenario: 'zombie',
+      params: { fenceKey: 'f', epoch, pauseAt: 0, marker, blockMs: 30_000, hooks: true, prefix: 'z/' },
+    });
+    while (!readdirSync(join(marker, '..')).includes('marker')) await new Promise((r) => setTimeout(r, 2));
+    child.process.kill('SIGKILL');
+    expect(await child.exited).toBe('SIGKILL');
+    expect(readdirSync(location.directory)).toContain('commit.lock');
+    for (let i = 0; i < 5; i++) await s.put(`after/${i}`, utf8(String(i)));
+    expect((await s.list('after/')).length).toBe(5);
+    expect(await s.list('z/')).toEqual([]);
     await s.close();
   });
 

@@ -45,6 +45,13 @@ export interface FileStorageOptions {
   /** After how long a commit lock held by a stopped process may be taken over, in ms (default 10,000; at least 2,000). */
   readonly lockStaleMs?: number;
   /**
+   * How long a committer waits for a busy commit lock before committing without it, in ms
+   * (default 100). Commits stay correct without the lock (see the class documentation); the
+   * bound keeps a process killed while holding the lock from stalling every writer until the
+   * lock goes stale.
+   */
+  readonly lockWaitMs?: number;
+  /**
    * Log entries between snapshots (default 1,000). Fixed when the directory is created; later
    * openers use the directory's value.
    */
@@ -88,8 +95,9 @@ interface OwnEntry {
  * state, so reads are served from memory after checking for newer entries (linearizable), and a
  * fenced write is checked against the fence at the exact position where its entry lands (atomic).
  * Writes from concurrent callers in one process share one entry and one fsync (group commit).
- * A short proper-lockfile lock serialises committers; if it goes stale (a stopped process), it is
- * taken over, and the stopped process, when it wakes, loses the link race and sees the newer
+ * A short proper-lockfile lock serialises committers; a committer waits for it at most
+ * `lockWaitMs` and then commits without it, so a process killed or stopped while holding it
+ * stalls nobody for long. A stopped process that wakes up loses the link race and sees the newer
  * state — its fenced writes fail with `FencedError` instead of overwriting anything.
  * Entries carry a length and CRC-32; a torn or corrupt file is never returned as data. Every
  * `snapshotEvery` entries a snapshot is written and older entries are deleted.
@@ -142,7 +150,8 @@ export class FileStorage extends StorageBase {
     this.#snapshotEvery = positive(options.snapshotEvery ?? 1000, 'snapshotEvery');
     const staleMs = positive(options.lockStaleMs ?? 10_000, 'lockStaleMs');
     if (staleMs < 2000) throw new InvalidArgumentError('lockStaleMs', 'must be at least 2000 (proper-lockfile minimum)');
-    this.#lock = new CommitLock({ path: join(this.directory, 'commit'), staleMs, log, clock: this.#clock });
+    const waitMs = positive(options.lockWaitMs ?? 100, 'lockWaitMs');
+    this.#lock = new CommitLock({ path: join(this.directory, 'commit'), staleMs, waitMs, log, clock: this.#clock });
     this.#faults = options.faultInjection;
     this.capabilities = {
       durable: true,
