@@ -5,8 +5,8 @@
  *
  * Run: `npx tsx examples/ring-monitor.ts` (add `DEBUG=nonstop:ring` to see the monitors think).
  *
- * The same file is the node program: `ring-monitor.ts node <name> <directory> <secret>`, and the
- * storage factory its liveness worker thread loads (`createStorage`).
+ * The same file is the node program: `ring-monitor.ts node <name> <directory> <secret>`. Each
+ * node's liveness worker thread opens its own storage through `examples/ring-storage.mjs`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,23 +15,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { isMainThread } from 'node:worker_threads';
-import { clusterAddressResolver, readClusterConfig } from '../src/cluster/index.js';
-import { nodeId } from '../src/core/ids.js';
-import { RingMonitor, WorkerLivenessWriter } from '../src/ring/index.js';
-import { FileStorage } from '../src/storage/file/index.js';
-import { TcpTransport } from '../src/transport/tcp/index.js';
+import { clusterAddressResolver, nodeId, readClusterConfig, RingMonitor, WorkerLivenessWriter, type ClusterConfig } from 'nonstop';
+import { FileStorage } from 'nonstop/storage/file';
+import { TcpTransport } from 'nonstop/transport/tcp';
 
 const H = 500; // heartbeat interval: one heartbeat request per H to the monitored node
 const NAMES = ['alpha', 'beta', 'gamma', 'delta'];
 const SCRIPT = fileURLToPath(new URL('./failure-action.sh', import.meta.url));
 
+// The module the liveness worker thread loads to open its own storage (its `createStorage` makes the
+// same FileStorage as `createStorage` here).
+const STORAGE_MODULE = new URL('./ring-storage.mjs', import.meta.url).href;
+
 /**
- * The storage every node — and every node's liveness worker thread — opens: one shared directory.
- * A process killed while it holds the commit lock stalls every commit until the lock goes stale,
- * so detection of that kill waits `lockStaleMs` (default 10 s; 2 s is the minimum).
+ * The storage every node opens: one shared directory. A process killed while it holds the commit
+ * lock stalls every commit until the lock goes stale, so detection of that kill can wait
+ * `lockStaleMs` (default 10 s; 2 s is the minimum).
  */
-export function createStorage(options: { directory: string }): FileStorage {
+function createStorage(options: { directory: string }): FileStorage {
   return new FileStorage({ directory: options.directory, lockStaleMs: 2000 });
 }
 
@@ -46,7 +47,7 @@ async function runNode(name: string, directory: string, secret: string): Promise
     transport,
     storage,
     address: { host: 'localhost', port: transport.address!.port }, // a host name, not an IP (R8)
-    livenessWriter: new WorkerLivenessWriter({ storageModule: import.meta.url, storageOptions: { directory } }),
+    livenessWriter: new WorkerLivenessWriter({ storageModule: STORAGE_MODULE, storageOptions: { directory } }),
     heartbeatIntervalMs: H,
     failureAction: { script: SCRIPT, args: [join(directory, '..', 'failures.log')], timeoutMs: 5000 },
   });
@@ -101,18 +102,20 @@ async function demo(): Promise<void> {
   console.log('SIGKILL gamma\n');
   children.get('gamma')!.kill('SIGKILL');
   const log = join(root, 'failures.log');
-  while (!existsSync(log)) await sleep(50);
+  const deadline = Date.now() + 15_000;
+  while (!existsSync(log) && Date.now() < deadline) await sleep(50);
   await sleep(H);
-  console.log(`\nfailures.log: ${readFileSync(log, 'utf8').trim()}`);
+  if (existsSync(log)) console.log(`\nfailures.log: ${readFileSync(log, 'utf8').trim()}`);
   const after = await readConfig(directory);
   console.log(`gamma is ${after.members.get(nodeId('gamma'))?.state}; ring: ${[...after.ring].map(([a, b]) => `${a} → ${b}`).join(', ')}\n`);
+  if (after.members.get(nodeId('gamma'))?.state !== 'failed' || after.ring.has(nodeId('gamma'))) process.exitCode = 1;
 
   for (const [name, child] of children) if (name !== 'gamma') child.kill('SIGTERM');
   await Promise.all([...children.values()].map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
   rmSync(root, { recursive: true, force: true });
 }
 
-async function readConfig(directory: string): Promise<Awaited<ReturnType<typeof readClusterConfig>>> {
+async function readConfig(directory: string): Promise<ClusterConfig> {
   const storage = createStorage({ directory });
   await storage.start();
   try {
@@ -126,8 +129,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-// The liveness worker imports this module for `createStorage`: only the main thread runs a program.
-if (isMainThread && process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const [mode, name, directory, secret] = process.argv.slice(2);
   if (mode === 'node') await runNode(name!, directory!, secret!);
   else await demo();

@@ -2,7 +2,10 @@
  * nonstop: high-availability building blocks for Node.js clusters.
  *
  * This entry point holds the components — the failover transaction manager (`TxManager`,
- * `TxManagerProxy`, resource managers) — and what every component and adapter shares: the error
+ * `TxManagerProxy`, resource managers) and the ring monitor (`RingMonitor` with its liveness writers:
+ * every node watches the next one, confirms a failure in two stages and runs a failure action) on
+ * the cluster configuration it keeps in shared storage (`readClusterConfig`, `ClusterView`,
+ * `clusterAddressResolver`) — and what every component and adapter shares: the error
  * hierarchy, node identifiers and epochs, the injectable clock, the two contracts (`Storage`,
  * `Transport`) and the fence helpers. Adapters live in their own entry points (`nonstop/storage/file`,
  * `nonstop/storage/memory`, `nonstop/transport/tcp`, `nonstop/transport/memory`), test support in
@@ -71,3 +74,5 @@ export type {
 export { fenceValue, raiseFence, readFence, type RaiseFenceOptions, type RaisedFence } from './storage/fence.js';
 export { StorageBase } from './storage/storage-base.js';
 export * from './tx/index.js';
+export * from './ring/index.js';
+export * from './cluster/index.js';

@@ -17,7 +17,7 @@ export const MEMBER_PREFIX = 'cluster/members/';
 export const GENERATION_KEY = 'cluster/generation';
 
 /**
- * The lifecycle states of a member:
+ * The lifecycle state of a member:
  *
  * - `joining`: registered with a new incarnation, not yet in the ring;
  * - `active`: in the ring, monitored by its predecessor;
@@ -26,10 +26,10 @@ export const GENERATION_KEY = 'cluster/generation';
  * - `failed`: declared failed by its monitor (the incarnation is dead and fenced);
  * - `recovered`: failed, and node recovery has run for it (SPEC U14).
  */
-export const MEMBER_STATES = ['joining', 'active', 'leaving', 'left', 'failed', 'recovered'] as const;
+export type MemberState = 'joining' | 'active' | 'leaving' | 'left' | 'failed' | 'recovered';
 
-/** One of {@link MEMBER_STATES}. */
-export type MemberState = (typeof MEMBER_STATES)[number];
+/** Every {@link MemberState}, in lifecycle order (for validating records read from storage). */
+export const MEMBER_STATES: readonly MemberState[] = ['joining', 'active', 'leaving', 'left', 'failed', 'recovered'];
 
 /** A member as recorded in the cluster configuration. */
 export interface Member {

@@ -27,6 +27,8 @@ export interface WorkerLivenessWriterOptions {
   /**
    * The module that builds the worker's own storage (an absolute path or a `file:` URL). The worker
    * opens a separate connection to the same shared storage (for `FileStorage`: the same directory).
+   * The worker imports it without the loaders of the main thread (such as `tsx`), so it must be
+   * JavaScript that plain Node.js can load (`storage-factory.js`, not `.ts`).
    */
   readonly storageModule: string;
   /** The name of its export: `(options) => Storage | Promise<Storage>` (default `createStorage`). */

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  clusterAddressResolver,
-  ClusterView,
-  decodeMember,
-  encodeMember,
-  GENERATION_KEY,
-  memberKey,
-  readClusterConfig,
-  ringOf,
-  updateCluster,
-  type Member,
-} from '../../src/cluster/index.js';
+import { clusterAddressResolver, ClusterView, readClusterConfig, ringOf, type Member } from '../../src/cluster/index.js';
+import { decodeMember, encodeMember, GENERATION_KEY, memberKey } from '../../src/cluster/member.js';
+import { updateCluster } from '../../src/cluster/update.js';
 import { systemClock } from '../../src/core/clock.js';
 import { utf8 } from '../../src/core/codec.js';
 import { ConflictError, InvalidArgumentError, StorageCorruptError } from '../../src/core/errors.js';

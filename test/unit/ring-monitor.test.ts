@@ -4,10 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { readClusterConfig } from '../../src/cluster/index.js';
 import { InvalidArgumentError, StorageUnavailableError } from '../../src/core/errors.js';
 import type { Storage } from '../../src/contracts/storage.js';
+import { encodeLiveness, livenessKey } from '../../src/ring/liveness-record.js';
 import {
   ClockLivenessWriter,
-  encodeLiveness,
-  livenessKey,
   RingMonitor,
   type FailureActionResult,
   type LivenessTarget,
