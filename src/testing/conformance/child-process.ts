@@ -5,6 +5,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** A started child process and the lines it has printed so far. */
@@ -66,4 +67,21 @@ export function startChild(moduleUrl: string, name: string, argument: unknown): 
         void exited.then((code) => reject(new Error(`child ${name} exited (${code}) before printing the awaited line; stderr:\n${stderr}`)));
       }),
   };
+}
+
+/**
+ * Prints one line on standard output synchronously, so that a line printed before a SIGKILL is
+ * never lost. Used by child processes; waits and retries while a non-blocking pipe is full
+ * (`EAGAIN`) instead of failing.
+ */
+export function printLine(line: string): void {
+  let bytes = Buffer.from(`${line}\n`);
+  while (bytes.length > 0) {
+    try {
+      bytes = bytes.subarray(writeSync(1, bytes));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
 }

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { writeFileSync, writeSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { NonstopError } from '../../core/errors.js';
 import { fromUtf8, utf8 } from '../../core/codec.js';
 import type { JsonValue } from '../../core/json.js';
+import { printLine } from './child-process.js';
 import type { StorageProcessFactory } from './storage.js';
 
 interface Argument {
@@ -21,9 +22,7 @@ interface Argument {
 }
 
 const arg = JSON.parse(process.argv[2] ?? '{}') as Argument;
-const say = (line: string): void => {
-  writeSync(1, `${line}\n`);
-};
+const say = printLine;
 
 let pauseNow: (() => void) | undefined;
 const factory = (await import(pathToFileURL(arg.module).href)) as { createStorage: StorageProcessFactory };
