@@ -8,7 +8,9 @@
  *   moves money from Alice to Bob in transactions.
  * - `n1` starts first, so its manager becomes the active one; after a few transfers the example
  *   kills `n1`. Another node takes over (fencing the old epoch), recovers from the log, and the
- *   client's proxy finds it by itself. At the end Alice + Bob must still hold 2,000.
+ *   client's proxy finds it by itself. At the end Alice + Bob must still hold 2,000, and the
+ *   independent checker from `nonstop/testing` confirms every transaction's invariants from what
+ *   the client was told and what the two banks' journals hold.
  *
  * Run: `npx tsx examples/money-transfer.ts`
  */
@@ -35,6 +37,14 @@ import {
   type TxId,
 } from 'nonstop';
 import { FileStorage } from 'nonstop/storage/file';
+import {
+  checkTxHistory,
+  type AcknowledgedTx,
+  type CheckedBranchOutcome,
+  type CheckedResource,
+  type TxHistory,
+  type TxViolation,
+} from 'nonstop/testing';
 import { TcpTransport } from 'nonstop/transport/tcp';
 
 const START_BALANCE = 1_000;
@@ -49,6 +59,7 @@ async function runExample(): Promise<void> {
   const secret = randomBytes(32).toString('hex');
   const children = new Map<string, ChildProcess>();
   let movedTotal = Number.NaN;
+  const acknowledged: AcknowledgedTx[] = []; // what the client was told, for the checker
   const start = (name: string, onLine: (line: string) => void = () => undefined): Promise<void> =>
     new Promise((ready) => {
       const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), 'node', name, dir, secret], {
@@ -76,6 +87,8 @@ async function runExample(): Promise<void> {
     let moved = Number.NaN;
     const finished = new Promise<void>((resolve) => {
       void start('n3', (line) => {
+        const ack = /^ack (\S+) (committed|aborted|unknown)$/.exec(line);
+        if (ack) acknowledged.push({ tx: ack[1]!, outcome: ack[2] as AcknowledgedTx['outcome'], participants: ['n2', 'n3'] });
         if (!killed && line.startsWith('transfer 5 ')) {
           killed = true;
           console.log('>>> killing n1 (SIGKILL) while transfers are running');
@@ -94,16 +107,23 @@ async function runExample(): Promise<void> {
     await new Promise((r) => setTimeout(r, 1_000));
     for (const child of children.values()) child.kill('SIGKILL');
   }
-  // Read the durable journals of both banks and check the totals.
+  // Read the durable journals of both banks, run the independent checker, and check the totals.
+  const resources: { [node: string]: CheckedResource } = {};
   const balance = async (node: string, account: string): Promise<number> => {
     const rm = new KvResourceManager({ name: 'bank', journal: new FileRmJournal(join(dir, `bank-${node}.journal`), { readOnly: true }) });
     await rm.open();
-    if (rm.inDoubt().length > 0) throw new Error(`${node} still has in-doubt branches`);
+    const outcomes: ReadonlyMap<string, CheckedBranchOutcome> = rm.outcomes(); // 'committed' | 'rolledBack' per transaction
+    resources[node] = { outcomes, inDoubt: rm.inDoubt() };
     return Number((await rm.read(account)) ?? START_BALANCE);
   };
   const alice = await balance('n2', 'alice');
   const bob = await balance('n3', 'bob');
   rmSync(dir, { recursive: true, force: true });
+  const history: TxHistory = { acknowledged, resources };
+  const violations: TxViolation[] = checkTxHistory(history);
+  console.log(`checker: ${acknowledged.length} transactions, ${violations.length} violations`);
+  for (const v of violations) console.log(`  ${v.kind}: ${JSON.stringify(v)}`);
+  if (violations.length > 0) process.exit(1);
   console.log(`alice ${alice} + bob ${bob} = ${alice + bob}`);
   if (alice + bob !== 2 * START_BALANCE) {
     console.log('MONEY WAS CREATED OR DESTROYED');
@@ -173,10 +193,12 @@ async function runNode(name: string, dir: string, secret: string): Promise<void>
       await proxy.enlist(tx, { node: self, rm: 'bank' });
       try {
         await proxy.commit(tx);
+        say(`ack ${tx} committed`);
         moved += amount;
         say(`transfer ${i} committed: ${amount} from alice to bob`);
         i++;
       } catch (err) {
+        say(`ack ${tx} ${err instanceof TxAbortedError ? 'aborted' : 'unknown'}`);
         say(`transfer ${i} ${err instanceof TxAbortedError ? 'aborted' : 'failed'}: ${(err as Error).message}; retrying`);
       }
     } catch (err) {

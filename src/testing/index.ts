@@ -19,3 +19,11 @@ export {
   type TransportFactory,
   type TransportHarness,
 } from './conformance/transport.js';
+export {
+  checkTxHistory,
+  type AcknowledgedTx,
+  type CheckedBranchOutcome,
+  type CheckedResource,
+  type TxHistory,
+  type TxViolation,
+} from './tx-checker.js';
