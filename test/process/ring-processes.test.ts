@@ -59,16 +59,8 @@ function mark(): Map<string, number> {
 
 /** Waits for a line of `name` printed after the `since` mark. */
 async function waitFor(name: string, test: (line: Line) => boolean, timeoutMs: number, since: Map<string, number>): Promise<Line> {
-  const child = children.get(name)!;
-  const deadline = Date.now() + timeoutMs;
-  for (let i = since.get(name) ?? 0; ; ) {
-    for (; i < child.lines.length; i++) {
-      const line = JSON.parse(child.lines[i]!) as Line;
-      if (test(line)) return line;
-    }
-    if (Date.now() > deadline) throw new Error(`${name}: no matching line within ${timeoutMs} ms; lines:\n${child.lines.join('\n')}`);
-    await sleep(50);
-  }
+  const line = await children.get(name)!.waitForLine((l) => test(JSON.parse(l) as Line), { from: since.get(name) ?? 0, timeoutMs });
+  return JSON.parse(line) as Line;
 }
 
 function control(name: string, command: { busyMs?: number; blockTo?: string[] }): void {

@@ -16,8 +16,19 @@ export interface ChildHandle {
   readonly lines: string[];
   /** Resolves with the exit code (or the signal name) when the process ends. */
   readonly exited: Promise<number | string>;
-  /** Resolves with the first line that satisfies `test`. */
-  waitForLine(test: (line: string) => boolean): Promise<string>;
+  /**
+   * Resolves with the first line, at index `from` (default 0) or later, that satisfies `test`.
+   * Rejects when the child exits first, or after `timeoutMs` if given.
+   */
+  waitForLine(test: (line: string) => boolean, options?: WaitForLineOptions): Promise<string>;
+}
+
+/** Options of {@link ChildHandle.waitForLine}. */
+export interface WaitForLineOptions {
+  /** Only lines at this index of `lines` or later count (e.g. `lines.length` before an action). */
+  readonly from?: number;
+  /** Reject after this many milliseconds of real time. */
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -56,15 +67,32 @@ export function startChild(moduleUrl: string, name: string, argument: unknown): 
     process: child,
     lines,
     exited,
-    waitForLine: (test) =>
+    waitForLine: (test, options = {}) =>
       new Promise<string>((resolve, reject) => {
-        const found = lines.find(test);
+        const found = lines.slice(options.from ?? 0).find(test);
         if (found !== undefined) {
           resolve(found);
           return;
         }
-        waiters.push({ test, resolve });
-        void exited.then((code) => reject(new Error(`child ${name} exited (${code}) before printing the awaited line; stderr:\n${stderr}`)));
+        const timer =
+          options.timeoutMs === undefined
+            ? undefined
+            : setTimeout(() => {
+                waiters.splice(waiters.indexOf(waiter), 1);
+                reject(new Error(`child ${name}: no matching line within ${options.timeoutMs} ms; lines:\n${lines.join('\n')}`));
+              }, options.timeoutMs);
+        const waiter = {
+          test,
+          resolve: (line: string) => {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        waiters.push(waiter);
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`child ${name} exited (${code}) before printing the awaited line; stderr:\n${stderr}`));
+        });
       }),
   };
 }
