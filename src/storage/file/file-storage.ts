@@ -127,6 +127,8 @@ export class FileStorage extends StorageBase {
   #applied = 0;
   #logDir: FileHandle | undefined;
   readonly #own = new Map<string, OwnEntry>();
+  /** This process's entries linked but not yet applied, by index: applied from memory, not read back. */
+  readonly #linked = new Map<number, LogEntry>();
   #queue: Pending[] = [];
   #committing: Promise<void> | undefined;
   #catchUpRunning: Promise<void> | undefined;
@@ -292,6 +294,7 @@ export class FileStorage extends StorageBase {
         const index = this.#applied + 1;
         try {
           await link(tmp, this.#entryPath(index));
+          this.#linked.set(index, entry);
           return index;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
@@ -343,6 +346,11 @@ export class FileStorage extends StorageBase {
   async #runCatchUp(): Promise<void> {
     for (;;) {
       const index = this.#applied + 1;
+      const linked = this.#linked.get(index);
+      if (linked) {
+        this.#apply(linked, index);
+        continue;
+      }
       let bytes: Buffer;
       try {
         bytes = await readFile(this.#entryPath(index));
@@ -360,6 +368,7 @@ export class FileStorage extends StorageBase {
   }
 
   #apply(entry: LogEntry, index: number): void {
+    this.#linked.delete(index);
     const results = entry.txs.map((tx) => this.#state.apply(tx));
     this.#applied = index;
     const own = this.#own.get(entry.id);
@@ -386,6 +395,7 @@ export class FileStorage extends StorageBase {
     this.#state.restore(snapshot.image);
     this.#applied = snapshot.index;
     this.#newestSnapshot = Math.max(this.#newestSnapshot, newest);
+    for (const index of this.#linked.keys()) if (index <= newest) this.#linked.delete(index);
     log('loaded snapshot %d', newest);
     // Our own entries that the snapshot jumped over took effect, but their per-call results are
     // lost with the compacted entries: their callers learn that the outcome is unknown.
