@@ -546,7 +546,7 @@ export function transportConformance(
           assert.equal(handlerSignal?.aborted, false);
           await t.resolves(b[Symbol.asyncDispose]());
           assert.equal(handlerSignal?.aborted, true);
-          // The caller learns nothing definite (the request may have been processed): any typed error.
+          // The caller learns nothing definite (the request may have been processed), only that it failed with some typed error.
           await t.rejects(pending, NonstopError);
         }),
       );
