@@ -1,23 +1,28 @@
 /**
  * Fuzzes the socket-free decoding and verification path of the TCP transport (FrameDecoder →
- * FrameOpener → readEntries, and the handshake's hello decoder) with valid, mutated and random
- * frames fed in random chunks. Properties: nothing but ProtocolError is ever thrown, every call
- * returns (no hang), and no frame is accepted unless its bytes are those of a frame that was
- * really sealed.
+ * FrameOpener → readEntries → decodeMessage, and the handshake's hello decoder) with valid,
+ * mutated and random frames fed in random chunks. Properties: nothing but ProtocolError is ever
+ * thrown, every call returns (no hang), no frame is accepted unless its bytes are those of a
+ * frame that was really sealed, and valid frames give back exactly the messages sealed in them.
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/core/errors.js';
 import { FrameOpener, FrameSealer, MAC_BYTES } from '../../src/transport/tcp/frame-auth.js';
 import {
-  entriesSize,
+  FRAME_VERSION,
   FrameDecoder,
   FrameKind,
   HEADER_BYTES,
   readEntries,
-  writeEntries,
+  type RawFrame,
 } from '../../src/transport/tcp/frame-codec.js';
 import { decodeHello } from '../../src/transport/tcp/handshake.js';
+import { decodeMessage, EncodedMessage } from '../../src/transport/tcp/message-codec.js';
+import type { JsonValue } from '../../src/core/json.js';
+import { nodeId } from '../../src/core/ids.js';
+import type { WireMessage } from '../../src/transport/shared/wire-message.js';
+import { sealEntries } from '../fixtures/tcp-entries.js';
 
 const KEY = Buffer.alloc(32, 0x5a);
 const MAX_FRAME_BYTES = 2048;
@@ -32,12 +37,25 @@ afterAll(() => {
   );
 });
 
-/** Seals a message frame with sequence number `seq` carrying `texts`. */
-function seal(seq: number, texts: readonly string[]): Buffer {
-  const lengths = texts.map((t) => Buffer.byteLength(t));
-  return new FrameSealer(KEY, seq).seal(FrameKind.message, entriesSize(lengths), (frame) =>
-    writeEntries(frame, HEADER_BYTES, texts, lengths),
-  );
+const PEER = nodeId('peer-a');
+const SELF = nodeId('self-b');
+
+/** A message as sealed, and what decoding it must give back. */
+interface Sample {
+  readonly encoded: EncodedMessage;
+  readonly expected: WireMessage;
+}
+
+/** Seals a message frame with sequence number `seq` carrying `samples`. */
+function seal(seq: number, samples: readonly Sample[]): Buffer {
+  return sealEntries(new FrameSealer(KEY, seq), samples.map((s) => s.encoded));
+}
+
+/** The messages of an accepted message frame, decoded and validated. */
+function messagesOf(frame: RawFrame): WireMessage[] {
+  const out: WireMessage[] = [];
+  readEntries(frame.body, (bytes, start, end) => out.push(decodeMessage(bytes, start, end, PEER, SELF)) > 0);
+  return out;
 }
 
 /** Feeds `bytes` in chunks cut at `cuts` through decode + verify; returns the accepted frames. */
@@ -57,7 +75,7 @@ function verify(
     for (const to of [...points, bytes.length]) {
       decoder.push(bytes.subarray(from, to), (frame) => {
         opener.open(frame);
-        if (frame.kind === FrameKind.message) readEntries(frame.body, () => true);
+        if (frame.kind === FrameKind.message) messagesOf(frame);
         accepted.push(Buffer.from(frame.bytes));
       });
       from = to;
@@ -72,13 +90,43 @@ function verify(
   return { accepted };
 }
 
-const jsonText = fc.oneof(
-  fc.json({ maxDepth: 2 }),
-  fc.string({ unit: 'binary', maxLength: 40 }).map((s) => JSON.stringify(s)),
+const MAX_MESSAGE_BYTES = 1024;
+const payload: fc.Arbitrary<JsonValue> = fc.oneof(
+  fc.json({ maxDepth: 2 }).map((text) => JSON.parse(text) as JsonValue),
+  fc.string({ unit: 'binary', maxLength: 40 }),
+);
+const messageType = fc.stringMatching(/^[a-z][A-Za-z0-9_-]{0,8}(\.[A-Za-z0-9_-]{1,6}){0,2}$/);
+const id = fc.oneof(fc.integer({ min: 1, max: 1000 }), fc.constant(Number.MAX_SAFE_INTEGER));
+const sample: fc.Arbitrary<Sample> = fc.oneof(
+  fc.record({ type: messageType, payload }).map(({ type, payload }) => ({
+    encoded: EncodedMessage.send(type, payload, MAX_MESSAGE_BYTES),
+    expected: { kind: 'send' as const, from: PEER, to: SELF, type, payload },
+  })),
+  fc
+    .record({ id, type: messageType, payload, timeoutMs: fc.oneof(fc.integer({ min: 1, max: 60_000 }), fc.constant(0.5)) })
+    .map(({ id, type, payload, timeoutMs }) => ({
+      encoded: EncodedMessage.request(id, type, payload, timeoutMs, MAX_MESSAGE_BYTES),
+      expected: { kind: 'request' as const, id, from: PEER, to: SELF, type, payload, timeoutMs },
+    })),
+  fc.record({ id, payload }).map(({ id, payload }) => ({
+    encoded: EncodedMessage.reply(id, { ok: true, payload }, MAX_MESSAGE_BYTES),
+    expected: { kind: 'reply' as const, id, from: PEER, to: SELF, payload },
+  })),
+  fc
+    .record({
+      id,
+      code: fc.stringMatching(/^[A-Z][A-Z0-9_]{0,20}$/),
+      message: fc.string({ unit: 'binary', maxLength: 60 }),
+      retryable: fc.boolean(),
+    })
+    .map(({ id, code, message, retryable }) => ({
+      encoded: EncodedMessage.reply(id, { ok: false, failure: { code, message, retryable } }, MAX_MESSAGE_BYTES),
+      expected: { kind: 'error' as const, id, from: PEER, to: SELF, code, message, retryable },
+    })),
 );
 const validFrame = fc.record({
   seq: fc.oneof(fc.nat(10), fc.constant(2 ** 32 - 1), fc.constant(Number.MAX_SAFE_INTEGER - 1)),
-  texts: fc.array(jsonText, { minLength: 1, maxLength: 4 }),
+  samples: fc.array(sample, { minLength: 1, maxLength: 4 }),
 });
 
 type Mutation =
@@ -138,8 +186,8 @@ describe('TCP frame decoder fuzz', () => {
           minLength: BATCH,
           maxLength: BATCH,
         }),
-        ({ seq, texts }, variants) => {
-          const original = seal(seq, texts);
+        ({ seq, samples }, variants) => {
+          const original = seal(seq, samples);
           for (const { mutations, cuts: at } of variants) {
             const mutated = mutate(original, mutations);
             const { accepted } = verify('mutated', mutated, at, seq);
@@ -158,7 +206,7 @@ describe('TCP frame decoder fuzz', () => {
       .map(({ body, kind, seq }) => {
         const bytes = Buffer.alloc(HEADER_BYTES + body.length + MAC_BYTES);
         bytes.writeUInt32BE(bytes.length - 4, 0);
-        bytes[4] = 1;
+        bytes[4] = FRAME_VERSION;
         bytes[5] = kind;
         bytes.writeUInt32BE(seq, 10);
         bytes.set(body, HEADER_BYTES);
@@ -176,14 +224,22 @@ describe('TCP frame decoder fuzz', () => {
   it('decodes valid streams split at random points, in order and complete', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.array(jsonText, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.array(sample, { minLength: 1, maxLength: 3 }), { minLength: 1, maxLength: 8 }),
         fc.array(fc.nat(), { maxLength: 12 }),
         fc.nat(1000),
         (batches, at, firstSeq) => {
-          const frames = batches.map((texts, i) => seal(firstSeq + i, texts));
+          const frames = batches.map((samples, i) => seal(firstSeq + i, samples));
           const { accepted, error } = verify('other', Buffer.concat(frames), at, firstSeq);
           expect(error).toBeUndefined();
           expect(accepted).toEqual(frames);
+          // The messages come back exactly as sealed (JSON text compared: -0 arrives as 0).
+          const decoded = accepted.flatMap((bytes) => {
+            const decoder = new FrameDecoder({ maxFrameBytes: MAX_FRAME_BYTES, macBytes: MAC_BYTES });
+            const frames: RawFrame[] = [];
+            decoder.push(bytes, (frame) => frames.push(frame));
+            return frames.flatMap(messagesOf);
+          });
+          expect(JSON.stringify(decoded)).toBe(JSON.stringify(batches.flat().map((s) => s.expected)));
         },
       ),
       { numRuns: 1_000 },
@@ -192,9 +248,9 @@ describe('TCP frame decoder fuzz', () => {
 
   it('rejects a valid frame fed to a connection that expects another sequence number', () => {
     fc.assert(
-      fc.property(validFrame, fc.nat(20), ({ seq, texts }, expected) => {
+      fc.property(validFrame, fc.nat(20), ({ seq, samples }, expected) => {
         fc.pre(expected !== seq);
-        const { accepted, error } = verify('other', seal(seq, texts), [], expected);
+        const { accepted, error } = verify('other', seal(seq, samples), [], expected);
         expect(accepted).toEqual([]);
         expect(error?.reason).toBe(seq < expected ? 'replay' : 'sequence');
       }),
@@ -207,7 +263,13 @@ describe('TCP frame decoder fuzz', () => {
       fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { minLength: BATCH, maxLength: BATCH }), (bodies) => {
         for (const body of bodies) {
           stats.random++;
-          for (const decode of [() => decodeHello(Buffer.from(body)), () => readEntries(Buffer.from(body), () => true)]) {
+          const bytes = Buffer.from(body);
+          const decoders = [
+            () => decodeHello(bytes),
+            () => readEntries(bytes, () => true),
+            () => decodeMessage(bytes, 0, bytes.length, PEER, SELF),
+          ];
+          for (const decode of decoders) {
             try {
               decode();
             } catch (err) {

@@ -3,21 +3,19 @@ import { describe, expect, it } from 'vitest';
 import { ProtocolError } from '../../src/core/errors.js';
 import { FrameOpener, FrameSealer, MAC_BYTES } from '../../src/transport/tcp/frame-auth.js';
 import {
-  entriesSize,
   FRAME_VERSION,
   FrameDecoder,
   FrameKind,
   HEADER_BYTES,
   readEntries,
-  writeEntries,
   type RawFrame,
 } from '../../src/transport/tcp/frame-codec.js';
+import { entryTexts, sealEntries } from '../fixtures/tcp-entries.js';
 
 const key = randomBytes(32);
 
 function messageFrame(sealer: FrameSealer, texts: string[]): Buffer {
-  const lengths = texts.map((t) => Buffer.byteLength(t));
-  return sealer.seal(FrameKind.message, entriesSize(lengths), (frame) => writeEntries(frame, HEADER_BYTES, texts, lengths));
+  return sealEntries(sealer, texts);
 }
 
 function decodeAll(decoder: FrameDecoder, ...chunks: Buffer[]): RawFrame[] {
@@ -27,9 +25,7 @@ function decodeAll(decoder: FrameDecoder, ...chunks: Buffer[]): RawFrame[] {
 }
 
 function texts(frame: RawFrame): string[] {
-  const out: string[] = [];
-  readEntries(frame.body, (text) => out.push(text) > 0);
-  return out;
+  return entryTexts(frame.body);
 }
 
 function rejection(fn: () => unknown): ProtocolError {
@@ -177,8 +173,6 @@ describe('TCP frame codec', () => {
     expect(rejection(() => readEntries(Buffer.concat([entry(3, 'abc'), Buffer.of(0, 0)]), () => true)).reason).toBe(
       'malformed',
     );
-    const seen: string[] = [];
-    readEntries(Buffer.concat([entry(3, 'abc'), entry(0, '')]), (text) => seen.push(text) > 0);
-    expect(seen).toEqual(['abc', '']);
+    expect(entryTexts(Buffer.concat([entry(3, 'abc'), entry(0, '')]))).toEqual(['abc', '']);
   });
 });

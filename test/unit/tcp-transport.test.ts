@@ -13,10 +13,12 @@ import { nodeId, type NodeId } from '../../src/core/ids.js';
 import type { NodeAddress } from '../../src/contracts/transport.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
 import { MAC_BYTES } from '../../src/transport/tcp/frame-auth.js';
-import { FrameDecoder, FrameKind, type RawFrame } from '../../src/transport/tcp/frame-codec.js';
+import { FRAME_VERSION, FrameDecoder, FrameKind, type FrameEntry, type RawFrame } from '../../src/transport/tcp/frame-codec.js';
 import { Handshake, type Established } from '../../src/transport/tcp/handshake.js';
 import { TcpTransport } from '../../src/transport/tcp/index.js';
+import { EncodedMessage } from '../../src/transport/tcp/message-codec.js';
 import type { TcpTransportOptions } from '../../src/transport/tcp/options.js';
+import { sealEntries, TextEntry } from '../fixtures/tcp-entries.js';
 
 const A = nodeId('node-a');
 const B = nodeId('node-b');
@@ -136,11 +138,8 @@ async function deafPeer(self: NodeId): Promise<NodeAddress> {
   return { host: '127.0.0.1', port: (server.address() as AddressInfo).port };
 }
 
-function messageFrame(link: Established, text: string): Buffer {
-  const frame = Buffer.alloc(4 + Buffer.byteLength(text));
-  frame.writeUInt32BE(Buffer.byteLength(text), 0);
-  frame.write(text, 4);
-  return link.sealer.sealBytes(FrameKind.message, frame);
+function messageFrame(link: Established, entry: FrameEntry): Buffer {
+  return sealEntries(link.sealer, [entry]);
 }
 
 /** A TCP proxy in front of `port` that records the frames its clients send. */
@@ -224,7 +223,7 @@ describe('TcpTransport over loopback', () => {
     const noise = await rawSocket(port);
     const random = randomBytes(200);
     random.writeUInt32BE(196, 0);
-    random[4] = 1;
+    random[4] = FRAME_VERSION;
     random[5] = FrameKind.hello;
     random.fill(0, 6, 14); // sequence number 0
     noise.write(random);
@@ -243,7 +242,7 @@ describe('TcpTransport over loopback', () => {
     await vi.waitFor(() => expect(b.observed.connected).toEqual([A]));
     const header = Buffer.alloc(6);
     header.writeUInt32BE(4093, 0); // 4 + 4093 > 4096
-    header[4] = 1;
+    header[4] = FRAME_VERSION;
     socket.write(header);
     await closed(socket);
     expect(b.observed.rejected.map((e) => e.reason)).toEqual(['oversized']);
@@ -283,19 +282,23 @@ describe('TcpTransport over loopback', () => {
     expect(calls).toBe(1);
   });
 
-  it('a frame whose sender field lies about the authenticated peer is rejected', async () => {
+  it('a message from an authenticated peer comes from that peer; an envelope claiming a sender is rejected', async () => {
     const directory = new Directory();
     const b = await node(B, directory);
-    let calls = 0;
-    b.handle('test.note', () => {
-      calls++;
+    const senders: NodeId[] = [];
+    b.handle('test.note', (message) => {
+      senders.push(message.from);
     });
     const { socket, link } = await authenticatedSocket(b.address!.port, A, B);
+    // A well-formed message: its sender is the peer the handshake authenticated.
+    socket.write(messageFrame(link, EncodedMessage.send('test.note', null, 1024)));
+    await vi.waitFor(() => expect(senders).toEqual([A]));
+    // The JSON envelope of frame version 1, which named its sender, is no valid message now.
     const spoofed = JSON.stringify({ kind: 'send', from: 'node-c', to: B, type: 'test.note', payload: null });
-    socket.write(messageFrame(link, spoofed));
+    socket.write(messageFrame(link, new TextEntry(spoofed)));
     await closed(socket);
-    expect(b.observed.rejected.map((e) => e.reason)).toEqual(['spoofed']);
-    expect(calls).toBe(0);
+    expect(b.observed.rejected.map((e) => e.reason)).toEqual(['malformed']);
+    expect(senders).toEqual([A]);
   });
 
   it('reconnects after the peer restarts on the same port, with backoff between failed attempts', async () => {

@@ -23,6 +23,11 @@ export const MAX_ERROR_MESSAGE_LENGTH = 1_000;
 
 const ERROR_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
 
+/** `true` if `code` can be carried as the code of an error reply (`ERR_…`-style, at most 64 characters). */
+export function isErrorCode(code: unknown): code is string {
+  return typeof code === 'string' && ERROR_CODE.test(code);
+}
+
 /** Fields of every envelope. */
 interface Addressed {
   /** The sending node. */
@@ -146,7 +151,7 @@ export function failureOf(err: unknown): WireFailure {
   if (err instanceof Error) {
     const { code, retryable } = err as { code?: unknown; retryable?: unknown };
     // Duck-typed so that errors from another copy of nonstop keep their code too.
-    if (typeof code === 'string' && ERROR_CODE.test(code) && typeof retryable === 'boolean') {
+    if (isErrorCode(code) && typeof retryable === 'boolean') {
       return { code, message, retryable };
     }
   }
@@ -220,7 +225,7 @@ export function parseWireMessage(value: unknown): WireMessage {
       return { kind: 'reply', id: idOf(v['id']), from, to, payload: payloadOf(v) };
     case 'error': {
       const { code, message, retryable } = v;
-      if (typeof code !== 'string' || !ERROR_CODE.test(code)) malformed('code', 'not an error code');
+      if (!isErrorCode(code)) malformed('code', 'not an error code');
       if (typeof message !== 'string' || message.length > MAX_ERROR_MESSAGE_LENGTH) malformed('message', 'not a string');
       if (typeof retryable !== 'boolean') malformed('retryable', 'not a boolean');
       return { kind: 'error', id: idOf(v['id']), from, to, code, message, retryable };

@@ -22,6 +22,7 @@ import {
   HEADER_BYTES,
   readEntriesAt,
   writeEntries,
+  type FrameEntry,
   type RawFrame,
 } from './frame-codec.js';
 import { Handshake, type HandshakeOptions, type HandshakeStep } from './handshake.js';
@@ -45,10 +46,10 @@ export interface ConnectionHandlers {
   /** The handshake completed; `connection.peer` is authenticated. */
   readonly established: (connection: Connection) => void;
   /**
-   * An authenticated message (JSON text) arrived, in a frame read from the socket at
-   * `receivedAt` on the clock.
+   * An authenticated message arrived: its encoding is `bytes[start, end)` (valid during the call
+   * only), in a frame read from the socket at `receivedAt` on the clock.
    */
-  readonly message: (connection: Connection, text: string, receivedAt: number) => void;
+  readonly message: (connection: Connection, bytes: Buffer, start: number, end: number, receivedAt: number) => void;
   /** A frame was rejected; the connection is closed right after. */
   readonly rejected: (connection: Connection, error: ProtocolError) => void;
   /** The connection closed, for whatever reason (`error` is set when it failed). Called once. */
@@ -89,8 +90,7 @@ export class Connection {
   #timer: Timer | undefined;
   #lastActivity: number;
   readonly #macBytes: number;
-  #batch: string[] = [];
-  #batchBytes: number[] = [];
+  #batch: FrameEntry[] = [];
   #batchSize = 0;
   #flushScheduled = false;
   #closing = false;
@@ -136,18 +136,16 @@ export class Connection {
   }
 
   /**
-   * Queues one message (JSON text) for sending. Messages queued in the same tick go out together
-   * in one frame (a new frame is started when the next message would not fit in `maxFrameBytes`).
+   * Queues one encoded message for sending. Messages queued in the same tick go out together in
+   * one frame (a new frame is started when the next message would not fit in `maxFrameBytes`).
    * Returns `false` if the connection is not open (the message was not queued).
    */
-  send(text: string): boolean {
+  send(message: FrameEntry): boolean {
     if (!this.open) return false;
-    const bytes = Buffer.byteLength(text, 'utf8');
-    const size = this.#batchSize + ENTRY_PREFIX_BYTES + bytes;
+    const size = this.#batchSize + ENTRY_PREFIX_BYTES + message.size;
     if (this.#batch.length > 0 && frameSize(size, this.#macBytes) > this.#options.maxFrameBytes) this.#flush();
-    this.#batch.push(text);
-    this.#batchBytes.push(bytes);
-    this.#batchSize += ENTRY_PREFIX_BYTES + bytes;
+    this.#batch.push(message);
+    this.#batchSize += ENTRY_PREFIX_BYTES + message.size;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(this.#flushQueued);
@@ -172,13 +170,11 @@ export class Connection {
 
   #flush(): void {
     if (this.#batch.length === 0) return;
-    const texts = this.#batch;
-    const lengths = this.#batchBytes;
+    const entries = this.#batch;
     const size = this.#batchSize;
     this.#batch = [];
-    this.#batchBytes = [];
     this.#batchSize = 0;
-    this.#write(this.#sealer!.seal(FrameKind.message, size, (frame) => writeEntries(frame, HEADER_BYTES, texts, lengths)));
+    this.#write(this.#sealer!.seal(FrameKind.message, size, (frame) => writeEntries(frame, HEADER_BYTES, entries)));
   }
 
   #write(frame: Buffer): void {
@@ -216,8 +212,8 @@ export class Connection {
   };
 
   /** Hands one message of a frame on; `false` stops the frame's remaining messages once closing. */
-  readonly #onEntry = (text: string): boolean => {
-    this.#options.handlers.message(this, text, this.#lastActivity);
+  readonly #onEntry = (bytes: Buffer, start: number, end: number): boolean => {
+    this.#options.handlers.message(this, bytes, start, end, this.#lastActivity);
     return !this.#closing;
   };
 

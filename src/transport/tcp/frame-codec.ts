@@ -12,7 +12,9 @@
  * ```
  *
  * The body of a message frame holds one or more messages (all those queued in one tick), each
- * as `u32 length ‖ UTF-8 JSON text`, so one MAC and one write serve a whole batch.
+ * as `u32 length ‖ message` (the message layout is in `message-codec.ts`), so one MAC and one
+ * write serve a whole batch. Version 1 carried each message as a JSON envelope; version 2 (this
+ * one) carries a binary envelope with a JSON payload.
  *
  * The decoder is pure (no sockets, no timers): it splits a byte stream into frames, checks the
  * length against the limit as soon as the 4 length bytes are in (before buffering the body) and
@@ -23,7 +25,7 @@
 import { ProtocolError } from '../../core/errors.js';
 
 /** The only frame layout version this implementation speaks. */
-export const FRAME_VERSION = 1;
+export const FRAME_VERSION = 2;
 
 /** Bytes of the length prefix. */
 export const LENGTH_BYTES = 4;
@@ -37,7 +39,7 @@ export const FrameKind = {
   hello: 1,
   /** Handshake: the initiator proves it derived the connection keys. Empty body. */
   finish: 2,
-  /** A transport message (JSON body). */
+  /** Transport messages (see `message-codec.ts`). */
   message: 3,
 } as const;
 
@@ -81,35 +83,42 @@ export function allocFrame(kind: FrameKind, seq: number, bodyBytes: number, macB
 /** Bytes of the length prefix of each message in a message frame's body. */
 export const ENTRY_PREFIX_BYTES = 4;
 
-/**
- * The body size of a message frame carrying messages of the given UTF-8 byte lengths: each
- * message is stored as `u32 length ‖ UTF-8 JSON text`.
- */
-export function entriesSize(byteLengths: readonly number[]): number {
+/** Something that can be written as one entry of a message frame's body (see `message-codec.ts`). */
+export interface FrameEntry {
+  /** Bytes of the entry, its length prefix not included. */
+  readonly size: number;
+  /** Writes the entry's bytes into `frame` at `offset`. */
+  writeTo(frame: Buffer, offset: number): void;
+}
+
+/** Called with the bytes `bytes[start, end)` of each entry; returns `false` to stop. */
+export type EntryReader = (bytes: Buffer, start: number, end: number) => boolean;
+
+/** The body size of a message frame carrying `entries`: each is stored as `u32 length ‖ bytes`. */
+export function entriesSize(entries: readonly FrameEntry[]): number {
   let size = 0;
-  for (const bytes of byteLengths) size += ENTRY_PREFIX_BYTES + bytes;
+  for (const entry of entries) size += ENTRY_PREFIX_BYTES + entry.size;
   return size;
 }
 
-/** Writes messages (with their UTF-8 byte lengths) into `frame` from `offset` on. */
-export function writeEntries(frame: Buffer, offset: number, texts: readonly string[], byteLengths: readonly number[]): void {
+/** Writes `entries`, each with its length prefix, into `frame` from `offset` on. */
+export function writeEntries(frame: Buffer, offset: number, entries: readonly FrameEntry[]): void {
   let at = offset;
-  for (let i = 0; i < texts.length; i++) {
-    const bytes = byteLengths[i]!;
-    frame.writeUInt32BE(bytes, at);
-    frame.write(texts[i]!, at + ENTRY_PREFIX_BYTES, bytes, 'utf8');
-    at += ENTRY_PREFIX_BYTES + bytes;
+  for (const entry of entries) {
+    frame.writeUInt32BE(entry.size, at);
+    entry.writeTo(frame, at + ENTRY_PREFIX_BYTES);
+    at += ENTRY_PREFIX_BYTES + entry.size;
   }
 }
 
 /**
- * Calls `onEntry` with each message text of a message frame's body, in order, while it returns
- * `true`.
+ * Calls `onEntry` with the bytes of each entry of a message frame's body, in order, while it
+ * returns `true`.
  *
  * @throws {@link ProtocolError} `malformed` when the body is empty or the entries do not fill it
  *   exactly (checked before the first call)
  */
-export function readEntries(body: Buffer, onEntry: (text: string) => boolean): void {
+export function readEntries(body: Buffer, onEntry: EntryReader): void {
   readEntriesAt(body, 0, body.length, onEntry);
 }
 
@@ -118,7 +127,7 @@ export function readEntries(body: Buffer, onEntry: (text: string) => boolean): v
  *
  * @throws {@link ProtocolError} `malformed` as {@link readEntries}
  */
-export function readEntriesAt(bytes: Buffer, start: number, end: number, onEntry: (text: string) => boolean): void {
+export function readEntriesAt(bytes: Buffer, start: number, end: number, onEntry: EntryReader): void {
   let count = 0;
   for (let at = start; at < end; count++) {
     if (end - at < ENTRY_PREFIX_BYTES) throw new ProtocolError('malformed', 'truncated message entry');
@@ -128,7 +137,7 @@ export function readEntriesAt(bytes: Buffer, start: number, end: number, onEntry
   if (count === 0) throw new ProtocolError('malformed', 'message frame without messages');
   for (let at = start; at < end; ) {
     const next = at + ENTRY_PREFIX_BYTES + bytes.readUInt32BE(at);
-    if (!onEntry(bytes.toString('utf8', at + ENTRY_PREFIX_BYTES, next))) return;
+    if (!onEntry(bytes, at + ENTRY_PREFIX_BYTES, next)) return;
     at = next;
   }
 }

@@ -23,19 +23,13 @@ import type {
 import { checkDestination, checkMessageType, checkTimeoutMs } from '../shared/arguments.js';
 import { HandlerRegistry } from '../shared/handler-registry.js';
 import { PendingRequests } from '../shared/pending-requests.js';
-import {
-  decodeWireMessage,
-  encodeReply,
-  encodeWireMessage,
-  type HandlerOutcome,
-  type WireMessage,
-  type WireRequest,
-} from '../shared/wire-message.js';
+import type { HandlerOutcome, WireMessage, WireRequest } from '../shared/wire-message.js';
 import { backoffDelay } from './backoff.js';
 import { Connection, type ConnectionHandlers, type ConnectionOptions } from './connection.js';
 import { MAC_BYTES } from './frame-auth.js';
 import { ENTRY_PREFIX_BYTES, frameSize } from './frame-codec.js';
 import { HmacSecurity, MutualTlsSecurity, type LinkSecurity } from './link-security.js';
+import { decodeMessage, EncodedMessage } from './message-codec.js';
 import { resolveTcpOptions, type ResolvedTcpOptions, type TcpTransportOptions } from './options.js';
 
 const log = logger('transport').extend('tcp');
@@ -81,7 +75,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
   readonly capabilities: TransportCapabilities;
   readonly #options: ResolvedTcpOptions;
   readonly #security: LinkSecurity;
-  readonly #maxBodyBytes: number;
+  readonly #maxMessageBytes: number;
   readonly #registry: HandlerRegistry;
   readonly #pending: PendingRequests;
   readonly #closing = new AbortController();
@@ -106,7 +100,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
         ? new HmacSecurity(resolved.secret)
         : new MutualTlsSecurity(resolved.tls!, resolved.handshakeTimeoutMs);
     const overhead = frameSize(ENTRY_PREFIX_BYTES, resolved.secret === undefined ? 0 : MAC_BYTES);
-    this.#maxBodyBytes = resolved.maxFrameBytes - overhead;
+    this.#maxMessageBytes = resolved.maxFrameBytes - overhead;
     this.capabilities = { authenticated: true, crossProcess: true, maxFrameBytes: resolved.maxFrameBytes };
     this.#registry = new HandlerRegistry(resolved.clock);
     this.#pending = new PendingRequests(resolved.clock);
@@ -147,10 +141,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
     const signal = options?.signal;
     throwIfAborted(signal, `send ${type} to ${to}`);
     this.#checkOpen();
-    const text = encodeWireMessage({ kind: 'send', from: this.self, to, type, payload }, this.#maxBodyBytes);
+    const message = EncodedMessage.send(type, payload, this.#maxMessageBytes);
     const ready = this.#outbound.get(to)?.connection;
     const connection = ready?.open ? ready : await race(this.#connect(to), `send ${type} to ${to}`, { signal });
-    if (!connection.send(text)) throw new UnreachableError(to, 'connection lost');
+    if (!connection.send(message)) throw new UnreachableError(to, 'connection lost');
   }
 
   /** @inheritDoc */
@@ -162,18 +156,18 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
       throwIfAborted(options.signal, `request ${type} to ${to}`);
       this.#checkOpen();
       const { id, reply } = this.#pending.open({ to, type, timeoutMs, signal: options.signal });
-      let text: string;
+      let message: EncodedMessage;
       try {
-        text = encodeWireMessage({ kind: 'request', id, from: this.self, to, type, payload, timeoutMs }, this.#maxBodyBytes);
+        message = EncodedMessage.request(id, type, payload, timeoutMs, this.#maxMessageBytes);
       } catch (err) {
         this.#pending.fail(id, err as Error);
         return reply;
       }
       const ready = this.#outbound.get(to)?.connection;
-      if (ready?.open) this.#sendRequest(ready, id, text);
+      if (ready?.open) this.#sendRequest(ready, id, message);
       else {
         this.#connect(to).then(
-          (connection) => this.#sendRequest(connection, id, text),
+          (connection) => this.#sendRequest(connection, id, message),
           (err: unknown) => this.#pending.fail(id, err as Error),
         );
       }
@@ -183,8 +177,8 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
     }
   }
 
-  #sendRequest(connection: Connection, id: number, text: string): void {
-    if (!connection.send(text)) this.#pending.fail(id, new UnreachableError(connection.remote, 'connection lost'));
+  #sendRequest(connection: Connection, id: number, message: EncodedMessage): void {
+    if (!connection.send(message)) this.#pending.fail(id, new UnreachableError(connection.remote, 'connection lost'));
   }
 
   #checkOpen(): void {
@@ -349,7 +343,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
   #handlers(): ConnectionHandlers {
     return {
       established: (connection) => this.#onEstablished(connection),
-      message: (connection, text, receivedAt) => this.#onMessage(connection, text, receivedAt),
+      message: (connection, bytes, start, end, receivedAt) => this.#onMessage(connection, bytes, start, end, receivedAt),
       rejected: (connection, error) => this.#reject(error, connection.peer ?? connection.remote),
       closed: (connection, error) => this.#onClosed(connection, error),
     };
@@ -390,14 +384,10 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
     if (this.#connections.size === 0) this.#allClosed?.();
   }
 
-  #onMessage(connection: Connection, text: string, receivedAt: number): void {
+  #onMessage(connection: Connection, bytes: Buffer, start: number, end: number, receivedAt: number): void {
     let message: WireMessage;
     try {
-      message = decodeWireMessage(text, {
-        maxBytes: this.#maxBodyBytes,
-        self: this.self,
-        peer: connection.peer,
-      });
+      message = decodeMessage(bytes, start, end, connection.peer!, this.self);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.#reject(err, connection.peer ?? connection.remote);
@@ -439,7 +429,7 @@ export class TcpTransport extends EventEmitter<TransportEvents> implements Trans
 
   #reply(connection: Connection, request: WireRequest, outcome: HandlerOutcome): void {
     try {
-      if (!connection.send(encodeReply(request, outcome, this.#maxBodyBytes))) {
+      if (!connection.send(EncodedMessage.reply(request.id, outcome, this.#maxMessageBytes))) {
         log('%s: reply %d to %s dropped: connection closed', this.self, request.id, request.from);
       }
     } catch (err) {
