@@ -11,6 +11,7 @@ import {
   type RawFrame,
 } from '../../src/transport/tcp/frame-codec.js';
 import { entryTexts, sealEntries } from '../fixtures/tcp-entries.js';
+import { thrown } from '../fixtures/thrown.js';
 
 const key = randomBytes(32);
 
@@ -28,15 +29,6 @@ function texts(frame: RawFrame): string[] {
   return entryTexts(frame.body);
 }
 
-function rejection(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError, nothing was thrown');
-}
 
 const newDecoder = (maxFrameBytes = 1 << 20): FrameDecoder => new FrameDecoder({ maxFrameBytes, macBytes: MAC_BYTES });
 
@@ -73,40 +65,40 @@ describe('TCP frame codec', () => {
     const decoder = newDecoder(1024);
     const header = Buffer.alloc(4);
     header.writeUInt32BE(0xffff_fff0, 0);
-    const err = rejection(() => decodeAll(decoder, header));
+    const err = thrown(ProtocolError, () => decodeAll(decoder, header));
     expect(err.reason).toBe('oversized');
     expect(decoder.buffered).toBe(0);
     // The decoder stays failed.
-    expect(rejection(() => decodeAll(decoder, Buffer.alloc(10))).reason).toBe('oversized');
+    expect(thrown(ProtocolError, () => decodeAll(decoder, Buffer.alloc(10))).reason).toBe('oversized');
   });
 
   it('accepts a frame of exactly maxFrameBytes and rejects one byte more', () => {
     const sealer = new FrameSealer(key);
     const frame = messageFrame(sealer, ['x'.repeat(1000)]);
     expect(decodeAll(newDecoder(frame.length), frame)).toHaveLength(1);
-    expect(rejection(() => decodeAll(newDecoder(frame.length - 1), frame)).reason).toBe('oversized');
+    expect(thrown(ProtocolError, () => decodeAll(newDecoder(frame.length - 1), frame)).reason).toBe('oversized');
   });
 
   it('rejects an unknown version as soon as its byte arrives', () => {
     const frame = messageFrame(new FrameSealer(key), ['1']);
     frame[4] = FRAME_VERSION + 1;
     const decoder = newDecoder();
-    expect(rejection(() => decodeAll(decoder, frame.subarray(0, 5))).reason).toBe('version');
+    expect(thrown(ProtocolError, () => decodeAll(decoder, frame.subarray(0, 5))).reason).toBe('version');
   });
 
   it('rejects frames too short for a header and MAC, unknown kinds and sequence numbers beyond 2^53', () => {
     const short = Buffer.alloc(4 + 9);
     short.writeUInt32BE(9, 0);
     short[4] = FRAME_VERSION;
-    expect(rejection(() => decodeAll(newDecoder(), short)).reason).toBe('malformed');
+    expect(thrown(ProtocolError, () => decodeAll(newDecoder(), short)).reason).toBe('malformed');
 
     const kind = messageFrame(new FrameSealer(key), ['1']);
     kind[5] = 9;
-    expect(rejection(() => decodeAll(newDecoder(), kind)).reason).toBe('malformed');
+    expect(thrown(ProtocolError, () => decodeAll(newDecoder(), kind)).reason).toBe('malformed');
 
     const seq = messageFrame(new FrameSealer(key), ['1']);
     seq.writeUInt32BE(0x20_0000, 6);
-    expect(rejection(() => decodeAll(newDecoder(), seq)).reason).toBe('malformed');
+    expect(thrown(ProtocolError, () => decodeAll(newDecoder(), seq)).reason).toBe('malformed');
   });
 
   it('delivers the frames before a bad one, then fails', () => {
@@ -114,7 +106,7 @@ describe('TCP frame codec', () => {
     const bad = Buffer.from('GET / HTTP/1.1\r\n\r\n');
     const frames: RawFrame[] = [];
     const decoder = newDecoder();
-    const err = rejection(() => decoder.push(Buffer.concat([messageFrame(sealer, ['1']), bad]), (f) => frames.push(f)));
+    const err = thrown(ProtocolError, () => decoder.push(Buffer.concat([messageFrame(sealer, ['1']), bad]), (f) => frames.push(f)));
     expect(frames).toHaveLength(1);
     expect(err.reason).toBe('oversized');
   });
@@ -127,10 +119,10 @@ describe('TCP frame codec', () => {
       const opened = (): void => {
         for (const frame of decodeAll(newDecoder(), altered)) new FrameOpener(key).open(frame);
       };
-      expect(['bad-mac', 'oversized', 'malformed', 'version']).toContain(rejection(opened).reason);
+      expect(['bad-mac', 'oversized', 'malformed', 'version']).toContain(thrown(ProtocolError, opened).reason);
     }
     const [frame] = decodeAll(newDecoder(), original);
-    expect(rejection(() => new FrameOpener(randomBytes(32)).open(frame!)).reason).toBe('bad-mac');
+    expect(thrown(ProtocolError, () => new FrameOpener(randomBytes(32)).open(frame!)).reason).toBe('bad-mac');
   });
 
   it('rejects a replayed frame and a skipped sequence number', () => {
@@ -141,13 +133,13 @@ describe('TCP frame codec', () => {
     const opener = new FrameOpener(key);
     const [f1, f1again, f2] = decodeAll(newDecoder(), first, first, second);
     opener.open(f1!);
-    expect(rejection(() => opener.open(f1again!)).reason).toBe('replay');
+    expect(thrown(ProtocolError, () => opener.open(f1again!)).reason).toBe('replay');
     opener.open(f2!);
 
     const skipping = new FrameOpener(key);
     const [g1, , g3] = decodeAll(newDecoder(), first, second, third);
     skipping.open(g1!);
-    expect(rejection(() => skipping.open(g3!)).reason).toBe('sequence');
+    expect(thrown(ProtocolError, () => skipping.open(g3!)).reason).toBe('sequence');
   });
 
   it('frames without MAC (mutual TLS) still check sequence numbers', () => {
@@ -158,7 +150,7 @@ describe('TCP frame codec', () => {
     const opener = new FrameOpener(undefined);
     const [a, b] = decodeAll(decoder, frame, frame);
     opener.open(a!);
-    expect(rejection(() => opener.open(b!)).reason).toBe('replay');
+    expect(thrown(ProtocolError, () => opener.open(b!)).reason).toBe('replay');
   });
 
   it('rejects message bodies whose entries do not fill them exactly', () => {
@@ -168,9 +160,9 @@ describe('TCP frame codec', () => {
       b.write(text, 4);
       return b;
     };
-    expect(rejection(() => readEntries(Buffer.alloc(0), () => true)).reason).toBe('malformed');
-    expect(rejection(() => readEntries(entry(5, 'abc'), () => true)).reason).toBe('malformed');
-    expect(rejection(() => readEntries(Buffer.concat([entry(3, 'abc'), Buffer.of(0, 0)]), () => true)).reason).toBe(
+    expect(thrown(ProtocolError, () => readEntries(Buffer.alloc(0), () => true)).reason).toBe('malformed');
+    expect(thrown(ProtocolError, () => readEntries(entry(5, 'abc'), () => true)).reason).toBe('malformed');
+    expect(thrown(ProtocolError, () => readEntries(Buffer.concat([entry(3, 'abc'), Buffer.of(0, 0)]), () => true)).reason).toBe(
       'malformed',
     );
     expect(entryTexts(Buffer.concat([entry(3, 'abc'), entry(0, '')]))).toEqual(['abc', '']);

@@ -13,6 +13,7 @@ import {
   type Established,
   type HandshakeOptions,
 } from '../../src/transport/tcp/handshake.js';
+import { thrown } from '../fixtures/thrown.js';
 
 const A = nodeId('node-a');
 const B = nodeId('node-b');
@@ -51,15 +52,6 @@ function handshake(
   return { initiator: finish.established!, acceptor: done.established!, initiatorFrames };
 }
 
-function rejection(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError');
-}
 
 describe('TCP handshake', () => {
   it('authenticates both node ids and yields working sealers and openers in both directions', () => {
@@ -71,7 +63,7 @@ describe('TCP handshake', () => {
     const toA = run.acceptor.sealer.sealBytes(FrameKind.message, Buffer.from('hi a'));
     run.initiator.opener.open(parse(toA));
     // The directions use different keys: a frame cannot be reflected back to its sender.
-    expect(rejection(() => run.initiator.opener.open(parse(run.initiator.sealer.sealBytes(FrameKind.message, Buffer.from('x'))))).reason).toBe(
+    expect(thrown(ProtocolError, () => run.initiator.opener.open(parse(run.initiator.sealer.sealBytes(FrameKind.message, Buffer.from('x'))))).reason).toBe(
       'bad-mac',
     );
   });
@@ -81,12 +73,12 @@ describe('TCP handshake', () => {
     const second = handshake({ self: A, secret }, { self: B, secret });
     const frame = first.initiator.sealer.sealBytes(FrameKind.message, Buffer.from('{}'));
     // Same sequence number (1) expected on the second connection, but other keys.
-    expect(rejection(() => second.acceptor.opener.open(parse(frame))).reason).toBe('bad-mac');
+    expect(thrown(ProtocolError, () => second.acceptor.opener.open(parse(frame))).reason).toBe('bad-mac');
   });
 
   it('rejects an initiator with a wrong secret at its hello, and an acceptor with a wrong secret at its answer', () => {
     const { hello } = Handshake.initiate({ self: A, secret: randomBytes(32) }, B);
-    expect(rejection(() => Handshake.accept({ self: B, secret }).receive(parse(hello))).reason).toBe('bad-mac');
+    expect(thrown(ProtocolError, () => Handshake.accept({ self: B, secret }).receive(parse(hello))).reason).toBe('bad-mac');
 
     // An acceptor that does not know the secret cannot verify the hello; if it answers anyway, with
     // keys from its own secret, the initiator rejects the answer.
@@ -95,54 +87,54 @@ describe('TCP handshake', () => {
     const answerHello = { node: B, peer: A, nonce: randomBytes(NONCE_BYTES) };
     const wrongKeys = deriveLinkKeys(randomBytes(32), initiatorHello, answerHello);
     const answer = new FrameSealer(wrongKeys.acceptorToInitiator).sealBytes(FrameKind.hello, encodeHello(answerHello));
-    expect(rejection(() => initiator.receive(parse(answer))).reason).toBe('bad-mac');
+    expect(thrown(ProtocolError, () => initiator.receive(parse(answer))).reason).toBe('bad-mac');
   });
 
   it('rejects a finish frame recorded on another connection', () => {
     const recorded = handshake({ self: A, secret }, { self: B, secret }).initiatorFrames;
     const acceptor = Handshake.accept({ self: B, secret });
     acceptor.receive(parse(recorded[0]!)); // a replayed hello is answered with a fresh nonce …
-    expect(rejection(() => acceptor.receive(parse(recorded[1]!))).reason).toBe('bad-mac'); // … so the old finish fails
+    expect(thrown(ProtocolError, () => acceptor.receive(parse(recorded[1]!))).reason).toBe('bad-mac'); // … so the old finish fails
   });
 
   it('rejects a hello meant for another node, an unexpected answering node and unexpected frames', () => {
     const { hello } = Handshake.initiate({ self: A, secret }, nodeId('node-c'));
-    expect(rejection(() => Handshake.accept({ self: B, secret }).receive(parse(hello))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => Handshake.accept({ self: B, secret }).receive(parse(hello))).reason).toBe('handshake');
 
     // A expects node-c at the address, but node-b answers.
     const { handshake: initiator } = Handshake.initiate({ self: A, secret }, nodeId('node-c'));
     const toB = Handshake.initiate({ self: A, secret }, B);
     const answerFromB = Handshake.accept({ self: B, secret }).receive(parse(toB.hello)).send[0]!;
-    expect(rejection(() => initiator.receive(parse(answerFromB))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => initiator.receive(parse(answerFromB))).reason).toBe('handshake');
     expect(toB.handshake.receive(parse(answerFromB)).established?.peer).toBe(B);
 
     const { hello: another } = Handshake.initiate({ self: A, secret }, B);
     const acceptor = Handshake.accept({ self: B, secret });
     acceptor.receive(parse(another));
-    expect(rejection(() => acceptor.receive(parse(another))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => acceptor.receive(parse(another))).reason).toBe('handshake');
   });
 
   it('consults acceptPeer (mutual TLS) on both sides', () => {
     const acceptsOnlyC = { acceptPeer: (node: NodeId): boolean => node === 'node-c' };
     const { hello } = Handshake.initiate({ self: A, secret: undefined }, B);
-    expect(rejection(() => Handshake.accept({ self: B, secret: undefined, ...acceptsOnlyC }).receive(parse(hello, 0))).reason).toBe(
+    expect(thrown(ProtocolError, () => Handshake.accept({ self: B, secret: undefined, ...acceptsOnlyC }).receive(parse(hello, 0))).reason).toBe(
       'handshake',
     );
     const { handshake: initiator, hello: hello2 } = Handshake.initiate({ self: A, secret: undefined, ...acceptsOnlyC }, B);
     const answer = Handshake.accept({ self: B, secret: undefined }).receive(parse(hello2, 0));
-    expect(rejection(() => initiator.receive(parse(answer.send[0]!, 0))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => initiator.receive(parse(answer.send[0]!, 0))).reason).toBe('handshake');
   });
 
   it('encodes hellos canonically and rejects malformed ones', () => {
     const hello = { node: A, peer: B, nonce: randomBytes(NONCE_BYTES) };
     expect(decodeHello(encodeHello(hello))).toEqual(hello);
     const body = encodeHello(hello);
-    expect(rejection(() => decodeHello(body.subarray(0, body.length - 1))).reason).toBe('handshake');
-    expect(rejection(() => decodeHello(Buffer.concat([body, Buffer.of(0)]))).reason).toBe('handshake');
-    expect(rejection(() => decodeHello(Buffer.alloc(0))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => decodeHello(body.subarray(0, body.length - 1))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => decodeHello(Buffer.concat([body, Buffer.of(0)]))).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => decodeHello(Buffer.alloc(0))).reason).toBe('handshake');
     const badId = Buffer.from(body);
     badId[1] = '!'.charCodeAt(0);
-    expect(rejection(() => decodeHello(badId)).reason).toBe('handshake');
+    expect(thrown(ProtocolError, () => decodeHello(badId)).reason).toBe('handshake');
     const keys = deriveLinkKeys(secret, hello, { node: B, peer: A, nonce: randomBytes(NONCE_BYTES) });
     expect(keys.initiatorToAcceptor.equals(keys.acceptorToInitiator)).toBe(false);
   });

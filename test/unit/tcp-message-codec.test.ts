@@ -4,6 +4,7 @@ import { nodeId } from '../../src/core/ids.js';
 import type { JsonValue } from '../../src/core/json.js';
 import type { WireMessage } from '../../src/transport/shared/wire-message.js';
 import { decodeMessage, EncodedMessage, MESSAGE_HEADER_BYTES } from '../../src/transport/tcp/message-codec.js';
+import { thrown } from '../fixtures/thrown.js';
 
 const PEER = nodeId('node-a');
 const SELF = nodeId('node-b');
@@ -20,15 +21,6 @@ function decode(bytes: Buffer): WireMessage {
   return decodeMessage(bytes, 0, bytes.length, PEER, SELF);
 }
 
-function rejection(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ProtocolError);
-    return err as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError');
-}
 
 describe('TCP message codec', () => {
   it('round-trips every kind, with the authenticated peer as sender and this node as receiver', () => {
@@ -98,15 +90,15 @@ describe('TCP message codec', () => {
       ['empty payload', request.subarray(0, MESSAGE_HEADER_BYTES + 8), /payload: not JSON/],
     ];
     for (const [name, bytes, message] of cases) {
-      const err = rejection(() => decode(bytes));
+      const err = thrown(ProtocolError, () => decode(bytes));
       expect(err.reason, name).toBe('malformed');
       expect(err.message, name).toMatch(message);
     }
     // A head on a reply, and an over-long error message.
     const withHead = Buffer.concat([reply.subarray(0, MESSAGE_HEADER_BYTES), Buffer.from('x1')]);
     withHead[2] = 1;
-    expect(rejection(() => decode(withHead)).message).toMatch(/head: set on a reply/);
+    expect(thrown(ProtocolError, () => decode(withHead)).message).toMatch(/head: set on a reply/);
     const long = bytesOf(EncodedMessage.reply(5, { ok: false, failure: { code: 'ERR_X', message: 'm'.repeat(1001), retryable: false } }, 4096));
-    expect(rejection(() => decode(long)).message).toMatch(/message: too long/);
+    expect(thrown(ProtocolError, () => decode(long)).message).toMatch(/message: too long/);
   });
 });

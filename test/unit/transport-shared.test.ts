@@ -14,19 +14,11 @@ import { HandlerRegistry } from '../../src/transport/shared/handler-registry.js'
 import { stringifyJson } from '../../src/transport/shared/json-text.js';
 import { PendingRequests } from '../../src/transport/shared/pending-requests.js';
 import { encodeWireMessage, type HandlerOutcome } from '../../src/transport/shared/wire-message.js';
+import { thrown } from '../fixtures/thrown.js';
 
 const A = nodeId('a');
 const B = nodeId('b');
 
-function rejection(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof InvalidArgumentError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 /** What the encoder did before it had a fast path: JSON.stringify with a checking replacer. */
 function referenceOutcome(value: unknown): string {
@@ -64,12 +56,12 @@ function actualOutcome(value: unknown): string {
 describe('stringifyJson', () => {
   it('rejects plain objects with a toJSON method, at any depth, naming the key', () => {
     const withToJson = { toJSON: () => 'quietly replaced' };
-    expect(rejection(() => stringifyJson(withToJson, 'payload')).message).toMatch(/toJSON/);
-    const nested = rejection(() => stringifyJson({ list: [1, { inner: withToJson }] }, 'payload'));
+    expect(thrown(InvalidArgumentError, () => stringifyJson(withToJson, 'payload')).message).toMatch(/toJSON/);
+    const nested = thrown(InvalidArgumentError, () => stringifyJson({ list: [1, { inner: withToJson }] }, 'payload'));
     expect(nested.option).toBe('payload');
     expect(nested.message).toMatch(/toJSON method at key "inner"/);
     const nullProto = Object.assign(Object.create(null) as Record<string, unknown>, { toJSON: () => 1 });
-    expect(rejection(() => stringifyJson([nullProto], 'payload')).message).toMatch(/toJSON/);
+    expect(thrown(InvalidArgumentError, () => stringifyJson([nullProto], 'payload')).message).toMatch(/toJSON/);
   });
 
   it('rejects a toJSON payload sent through a transport with InvalidArgumentError naming payload', async () => {
@@ -95,20 +87,20 @@ describe('stringifyJson', () => {
   });
 
   it('reports the first offending value and its key, as the checking encoder always did', () => {
-    expect(rejection(() => stringifyJson({ a: 1, b: [1, Number.NaN], c: undefined }, 'p')).message).toBe(
+    expect(thrown(InvalidArgumentError, () => stringifyJson({ a: 1, b: [1, Number.NaN], c: undefined }, 'p')).message).toBe(
       'p: is not JSON: contains NaN at key "1"',
     );
-    expect(rejection(() => stringifyJson(new Map(), 'p')).message).toMatch(/an instance of Map$/);
+    expect(thrown(InvalidArgumentError, () => stringifyJson(new Map(), 'p')).message).toMatch(/an instance of Map$/);
     const cycle: Record<string, unknown> = { list: [] };
     (cycle['list'] as unknown[]).push(cycle);
-    expect(rejection(() => stringifyJson(cycle, 'p')).message).toMatch(/cyclic or nested too deeply/);
+    expect(thrown(InvalidArgumentError, () => stringifyJson(cycle, 'p')).message).toMatch(/cyclic or nested too deeply/);
     const getter = Object.defineProperty({}, 'boom', {
       enumerable: true,
       get: () => {
         throw new Error('getter');
       },
     });
-    expect(rejection(() => stringifyJson(getter, 'p')).message).toMatch(/cyclic or nested too deeply/);
+    expect(thrown(InvalidArgumentError, () => stringifyJson(getter, 'p')).message).toMatch(/cyclic or nested too deeply/);
   });
 
   it('accepts and encodes exactly what the checking replacer accepts, deep nesting included', () => {
@@ -152,8 +144,8 @@ describe('stringifyJson', () => {
     const message = { kind: 'request', id: 3, from: A, to: B, type: 'test.x', payload: { n: [1, 'two'] }, timeoutMs: 0.5 } as const;
     expect(encodeWireMessage(message, 1_000)).toBe(JSON.stringify(message));
     const bad = { ...message, payload: { n: undefined } } as unknown as typeof message;
-    expect(rejection(() => encodeWireMessage(bad, 1_000)).message).toMatch(/undefined at key "n"/);
-    expect(rejection(() => encodeWireMessage(message, 50)).message).toMatch(/more than the limit of 50/);
+    expect(thrown(InvalidArgumentError, () => encodeWireMessage(bad, 1_000)).message).toMatch(/undefined at key "n"/);
+    expect(thrown(InvalidArgumentError, () => encodeWireMessage(message, 50)).message).toMatch(/more than the limit of 50/);
   });
 });
 
