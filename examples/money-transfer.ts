@@ -33,6 +33,7 @@ import {
   TxManagerProxy,
   txId,
   type FileResourceManagerOptions,
+  type FileRmJournalOptions,
   type NodeAddress,
   type TxId,
 } from 'nonstop';
@@ -110,7 +111,9 @@ async function runExample(): Promise<void> {
   // Read the durable journals of both banks, run the independent checker, and check the totals.
   const resources: { [node: string]: CheckedResource } = {};
   const balance = async (node: string, account: string): Promise<number> => {
-    const rm = new KvResourceManager({ name: 'bank', journal: new FileRmJournal(join(dir, `bank-${node}.journal`), { readOnly: true }) });
+    const journalOptions: FileRmJournalOptions = { readOnly: true }; // never cut, appended to or compacted
+    const journal = new FileRmJournal(join(dir, `bank-${node}.journal`), journalOptions);
+    const rm = new KvResourceManager({ name: 'bank', journal, compaction: false });
     await rm.open();
     const outcomes: ReadonlyMap<string, CheckedBranchOutcome> = rm.outcomes(); // 'committed' | 'rolledBack' per transaction
     resources[node] = { outcomes, inDoubt: rm.inDoubt() };
@@ -153,8 +156,14 @@ async function runNode(name: string, dir: string, secret: string): Promise<void>
   });
   await transport.start();
   await storage.put(`example/addr/${self}`, encodeJson({ host: transport.address!.host, port: transport.address!.port }));
-  // The bank's durable state: an append-only journal file, fdatasync'ed on every (group) append.
-  const bankOptions: FileResourceManagerOptions = { name: 'bank', path: join(dir, `bank-${self}.journal`) };
+  // The bank's durable state: an append-only journal file, fdatasync'ed on every (group) append,
+  // and compacted (atomically) once it holds 4 times more records than the live state.
+  const bankOptions: FileResourceManagerOptions = {
+    name: 'bank',
+    path: join(dir, `bank-${self}.journal`),
+    branchTimeoutMs: 60_000, // a transfer whose client or manager vanished before prepare frees its accounts then
+    compaction: { ratio: 4, minRecords: 10_000 },
+  };
   const bank = new FileResourceManager(bankOptions);
   await bank.open();
   const resources = new ResourceHost({ transport, storage });

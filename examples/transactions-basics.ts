@@ -14,6 +14,8 @@
  *   6. outcome queries, ids, and a manager that is not the active one
  *   7. testing your failover: the active manager crashes between prepare and decision
  *      (a test-only crash point), another node takes over and recovers
+ *   8. bounded state: an abandoned transaction's branch times out at its RM, and the RM's
+ *      journal is compacted
  *
  * The same code runs on FileStorage and TcpTransport across processes: see
  * examples/money-transfer.ts and docs/guide/transactions.md.
@@ -63,6 +65,7 @@ import {
   type ResourceManager,
   type ResourceRef,
   type RmCall,
+  type RmCompactionOptions,
   type RmJournal,
   type RmJournalRecord,
   type TxCrashPoint,
@@ -166,6 +169,8 @@ async function startNode(name: string, rm: ResourceManager): Promise<ClusterNode
     resources,
     leaseMs: 600, // a manager whose lease record stops changing for this long is replaced
     recoveryIntervalMs: 200, // how often the active manager asks every RM for in-doubt branches
+    outcomeRetention: 100_000, // outcomes of finished transactions remembered (the RMs remember theirs too)
+    maxPendingRollbacks: 10_000, // undelivered rollbacks retried at recovery passes (then: RM time-outs)
     failures: notices,
     faultInjection: {
       at: (point: TxCrashPoint) => {
@@ -189,7 +194,13 @@ async function startNode(name: string, rm: ResourceManager): Promise<ClusterNode
   tm.on('heuristicOutcome', (report: HeuristicReport) =>
     console.log(`${label(tm.node)} HEURISTIC: ${report.rm.rm} ${report.outcome} ${report.tx}, the decision was ${report.decision} (matches: ${report.matches})`),
   );
-  const proxyOptions: TxManagerProxyOptions = { transport, storage, local: tm, retryTimeoutMs: 3_000 };
+  const proxyOptions: TxManagerProxyOptions = {
+    transport,
+    storage,
+    local: tm,
+    retryTimeoutMs: 3_000,
+    abandonAfterMs: 600_000, // participants of a transaction the application abandoned are forgotten then
+  };
   const proxy = new TxManagerProxy(proxyOptions);
   await tm.start();
   return { transport, resources, tm, proxy };
@@ -284,7 +295,8 @@ await n1.proxy.enlist(tx5, bankRef);
 await shop.write(tx5, 'orders/2', { item: 'widget', buyer: 'alice' });
 await n1.proxy.enlist(tx5, shopRef);
 await stopNode(n2);
-shop = new KvResourceManager(shopOptions); // reopens the same journal: what was durable survives
+await shop.close(); // the old process is gone (its branch timers too) …
+shop = new KvResourceManager(shopOptions); // … the new one reopens the same journal: what was durable survives
 n2 = await startNode('n2', new TracedResourceManager(shop));
 try {
   await n1.proxy.commit(tx5);
@@ -338,6 +350,7 @@ await shop.heuristicDecide(tx7, 'rolledBack');
 notices.emit('nodeFailed', n1Id); // a ring monitor declares n1 failed: n2 takes over now
 await until(() => n2.tm.isActive);
 console.log('  n1 restarts; its bank comes back from its journal, with the branch still prepared');
+await bank.close();
 bank = new MemoryResourceManager('bank', bankOptions);
 crashAt = undefined;
 n1 = await startNode('n1', new TracedResourceManager(bank));
@@ -354,8 +367,35 @@ try {
   console.log(`  a late call from epoch ${err.presented}: ${err.code} (the bank has seen epoch ${err.highest})`);
 }
 
+// ---------------------------------------------------------------- 8. bounded state
+console.log('\n8. bounded state: an abandoned transaction, and a compacted journal');
+// An RM that rolls back an open (unprepared) branch idle for 300 ms (default 60 s; prepared
+// branches never time out), remembers its last 1,000 outcomes, and compacts its journal by itself
+// past 200 records and 4 records per live entry.
+const seatsCompaction: RmCompactionOptions = { ratio: 4, minRecords: 200 };
+const seats = new MemoryResourceManager('seats', { clock: systemClock, branchTimeoutMs: 300, outcomeRetention: 1_000, compaction: seatsCompaction });
+const seatsRef = await n2.resources.add(seats);
+const abandoned = await n2.proxy.begin();
+await seats.write(abandoned, 'seat-12A', 'alice');
+await n2.proxy.enlist(abandoned, seatsRef);
+console.log(`  ${abandoned} holds seat 12A; its application goes away (the proxy tracks ${n2.proxy.trackedTransactions} transaction)`);
+await until(() => seats.outcomes().get(abandoned) === 'rolledBack');
+console.log(`  after 300 ms without work the seats RM rolled ${abandoned} back and freed the seat`);
+for (let i = 0; i < 40; i++) {
+  const tx = await n2.proxy.begin();
+  await seats.write(tx, 'seat-12A', `guest ${i}`);
+  await n2.proxy.enlist(tx, seatsRef);
+  await n2.proxy.commit(tx);
+}
+const journalBefore = seats.journalRecords;
+await seats.compact(); // also runs by itself past the `compaction` threshold
+console.log(`  the seats journal: ${journalBefore} records, compacted to ${seats.journalRecords}; seat 12A: ${JSON.stringify(await seats.read('seat-12A'))}`);
+await ask(`a late commit of ${abandoned}`, () => n2.proxy.commit(abandoned).then(() => 'committed', (err: unknown) => (err as NonstopError).code));
+console.log(`  rollbacks waiting for a participant: ${n2.tm.status().pendingRollbacks}; transactions the proxy tracks: ${n2.proxy.trackedTransactions}`);
+
 // ---------------------------------------------------------------- shutting down
 await Promise.all([stopNode(n1), stopNode(n2)]);
+await Promise.all([bank.close(), shop.close(), seats.close()]);
 const n3 = network.transport('n3');
 await n3.start();
 const late = new TxManagerProxy({ transport: n3, storage, retryTimeoutMs: 300 });

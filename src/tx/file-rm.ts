@@ -1,60 +1,114 @@
 /**
  * A durable resource manager example: the key/value RM journaled to an append-only file with
- * `fdatasync`, concurrent appends sharing one sync (group commit).
+ * `fdatasync`, concurrent appends sharing one sync (group commit), compacted by an atomic
+ * rewrite (write a new file, sync it, rename it over the journal, sync the directory).
  *
  * @module
  */
-import { mkdir, open, readFile, truncate, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32, fromUtf8, utf8 } from '../core/codec.js';
 import { InvalidArgumentError, StorageCorruptError } from '../core/errors.js';
 import { GroupCommitter } from './group-commit.js';
-import { KvResourceManager, type RmCall } from './kv-resource-manager.js';
-import type { Vote } from './resource-manager.js';
+import { KvResourceManager, type KvResourceManagerOptions } from './kv-resource-manager.js';
 import type { RmJournal, RmJournalRecord } from './rm-journal.js';
-import type { TxId } from './tx-id.js';
 
-/** Options of {@link FileResourceManager}. */
-export interface FileResourceManagerOptions {
-  /** The RM's name on its node. */
-  readonly name: string;
+/**
+ * Options of {@link FileResourceManager}: those of {@link KvResourceManagerOptions} (clock,
+ * branch time-out, outcome retention, compaction, fault injection) but the journal, and the path
+ * of the journal file.
+ */
+export interface FileResourceManagerOptions extends Omit<KvResourceManagerOptions, 'journal'> {
   /** The journal file (created if missing; its directory too). */
   readonly path: string;
-  /** Test-only fault injection (see `KvResourceManagerOptions.faultInjection`). */
-  readonly faultInjection?: (call: RmCall, tx: TxId | undefined) => void | Vote | Promise<void | Vote>;
 }
+
+/** Options of {@link FileRmJournal}. */
+export interface FileRmJournalOptions {
+  /** Inspect a journal another process is writing: never cut, never append, never compact. */
+  readonly readOnly?: boolean;
+  /**
+   * Test only: called at each step of a compaction — `'written'` (the new file is written, not yet
+   * synced), `'synced'` (synced, not yet renamed over the journal), `'renamed'` (renamed, the
+   * directory not yet synced). A test process kills itself there. Never set in production.
+   */
+  readonly faultInjection?: (step: 'written' | 'synced' | 'renamed') => void;
+}
+
+type Item = { readonly append: readonly RmJournalRecord[] } | { readonly compact: readonly RmJournalRecord[] };
 
 /**
  * The journal file: one line per record, `<crc32 hex> <json>`. A torn last line (a crash during a
  * write) is cut off on load; a damaged line followed by good ones is corruption.
+ *
+ * Compaction writes the new journal to `<path>.compact`, syncs it, renames it over `<path>` (an
+ * atomic replacement) and syncs the directory, so a crash at any moment leaves the old journal or
+ * the new one; a left-over `<path>.compact` (a crash before the rename) is removed on load.
  */
 export class FileRmJournal implements RmJournal {
   /** The file. */
   readonly path: string;
   #handle: FileHandle | undefined;
-  readonly #committer = new GroupCommitter<readonly RmJournalRecord[], void>(async (batches) => {
-    const text = batches.flat().map(encodeLine).join('');
-    const fh = await this.#open();
-    await fh.write(text);
-    await fh.datasync();
-    return batches.map(() => undefined);
+  readonly #committer = new GroupCommitter<Item, Error | undefined>(async (items) => {
+    const results: (Error | undefined)[] = [];
+    let lines = '';
+    let waiting: number[] = [];
+    const flush = async (): Promise<void> => {
+      if (waiting.length === 0) return;
+      let error: Error | undefined;
+      try {
+        const fh = await this.#open();
+        await fh.write(lines);
+        await fh.datasync();
+      } catch (err) {
+        error = err as Error;
+      }
+      for (const i of waiting) results[i] = error;
+      lines = '';
+      waiting = [];
+    };
+    for (const [i, item] of items.entries()) {
+      if ('append' in item) {
+        lines += item.append.map(encodeLine).join('');
+        waiting.push(i);
+        continue;
+      }
+      await flush(); // earlier appends go to the old file; the new one must hold their effect
+      try {
+        await this.#replace(item.compact);
+        results[i] = undefined;
+      } catch (err) {
+        results[i] = err as Error;
+      }
+    }
+    await flush();
+    return results;
   });
 
   readonly #readOnly: boolean;
+  readonly #fault: FileRmJournalOptions['faultInjection'];
 
   /**
    * @param path - the journal file
-   * @param options - `readOnly`: inspect a journal another process is writing (never cut, never append)
+   * @param options - see {@link FileRmJournalOptions}
+   * @throws {@link InvalidArgumentError} naming `path`
    */
-  constructor(path: string, options: { readonly readOnly?: boolean } = {}) {
+  constructor(path: string, options: FileRmJournalOptions = {}) {
     if (typeof path !== 'string' || path === '') throw new InvalidArgumentError('path', 'must be a non-empty path');
     this.path = path;
     this.#readOnly = options.readOnly === true;
+    this.#fault = options.faultInjection;
+  }
+
+  /** The temporary file a compaction writes before renaming it over the journal. */
+  get compactPath(): string {
+    return `${this.path}.compact`;
   }
 
   /** @inheritDoc */
   async load(): Promise<RmJournalRecord[]> {
     await mkdir(dirname(this.path), { recursive: true });
+    if (!this.#readOnly) await rm(this.compactPath, { force: true }); // an unfinished compaction
     let bytes: Buffer;
     try {
       bytes = await readFile(this.path);
@@ -81,9 +135,17 @@ export class FileRmJournal implements RmJournal {
   }
 
   /** @inheritDoc */
-  append(records: readonly RmJournalRecord[]): Promise<void> {
-    if (this.#readOnly) return Promise.reject(new InvalidArgumentError('journal', 'is open read-only'));
-    return this.#committer.add(records);
+  async append(records: readonly RmJournalRecord[]): Promise<void> {
+    if (this.#readOnly) throw new InvalidArgumentError('journal', 'is open read-only');
+    const error = await this.#committer.add({ append: records });
+    if (error) throw error;
+  }
+
+  /** @inheritDoc */
+  async compact(records: readonly RmJournalRecord[]): Promise<void> {
+    if (this.#readOnly) throw new InvalidArgumentError('journal', 'is open read-only');
+    const error = await this.#committer.add({ compact: records });
+    if (error) throw error;
   }
 
   /** @inheritDoc */
@@ -95,6 +157,37 @@ export class FileRmJournal implements RmJournal {
   async #open(): Promise<FileHandle> {
     this.#handle ??= await open(this.path, 'a');
     return this.#handle;
+  }
+
+  /** Write new, sync, rename over the journal, sync the directory. */
+  async #replace(records: readonly RmJournalRecord[]): Promise<void> {
+    const tmp = this.compactPath;
+    const fh = await open(tmp, 'w');
+    try {
+      await fh.write(records.map(encodeLine).join(''));
+      this.#fault?.('written');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    this.#fault?.('synced');
+    const old = this.#handle;
+    this.#handle = undefined; // appends from now on go to the new file
+    await old?.close();
+    await rename(tmp, this.path);
+    this.#fault?.('renamed');
+    await syncDirectory(dirname(this.path));
+  }
+}
+
+/** Makes a rename in `dir` durable (not possible, nor needed, on Windows). */
+async function syncDirectory(dir: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -124,12 +217,9 @@ function decodeLine(line: Uint8Array): RmJournalRecord | undefined {
  * ```
  */
 export class FileResourceManager extends KvResourceManager {
-  /** @throws {@link InvalidArgumentError} naming `name` or `path` */
+  /** @throws {@link InvalidArgumentError} naming the invalid option */
   constructor(options: FileResourceManagerOptions) {
-    super({
-      name: options.name,
-      journal: new FileRmJournal(options.path),
-      ...(options.faultInjection ? { faultInjection: options.faultInjection } : {}),
-    });
+    const { path, ...rest } = options ?? ({} as FileResourceManagerOptions);
+    super({ ...rest, journal: new FileRmJournal(path) });
   }
 }

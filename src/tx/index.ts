@@ -24,10 +24,10 @@ export {
   type ResourceRef,
   type Vote,
 } from './resource-manager.js';
-export { KvResourceManager, type KvResourceManagerOptions, type RmCall } from './kv-resource-manager.js';
+export { KvResourceManager, type KvResourceManagerOptions, type RmCall, type RmCompactionOptions } from './kv-resource-manager.js';
 export { MemoryRmJournal, type RmJournal, type RmJournalRecord } from './rm-journal.js';
 export { MemoryResourceManager, type MemoryResourceManagerOptions } from './memory-rm.js';
-export { FileResourceManager, FileRmJournal, type FileResourceManagerOptions } from './file-rm.js';
+export { FileResourceManager, FileRmJournal, type FileResourceManagerOptions, type FileRmJournalOptions } from './file-rm.js';
 export { ResourceHost, type ResourceHostOptions } from './resource-host.js';
 export {
   TxManager,

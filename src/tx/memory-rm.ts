@@ -3,20 +3,21 @@
  *
  * @module
  */
-import { KvResourceManager, type RmCall } from './kv-resource-manager.js';
-import type { Vote } from './resource-manager.js';
+import type { InvalidArgumentError } from '../core/errors.js';
+import { KvResourceManager, type KvResourceManagerOptions } from './kv-resource-manager.js';
 import { MemoryRmJournal, type RmJournal } from './rm-journal.js';
-import type { TxId } from './tx-id.js';
 
-/** Options of {@link MemoryResourceManager}. */
-export interface MemoryResourceManagerOptions {
+/**
+ * Options of {@link MemoryResourceManager}: those of {@link KvResourceManagerOptions} (clock,
+ * branch time-out, outcome retention, compaction, fault injection) but the name, and an optional
+ * journal.
+ */
+export interface MemoryResourceManagerOptions extends Omit<KvResourceManagerOptions, 'name' | 'journal'> {
   /**
    * The journal to use (default: a new one). Pass the journal of a "killed" RM to simulate a
    * restart that keeps what was durable and loses what was not.
    */
   readonly journal?: RmJournal;
-  /** Test-only fault injection (see `KvResourceManagerOptions.faultInjection`). */
-  readonly faultInjection?: (call: RmCall, tx: TxId | undefined) => void | Vote | Promise<void | Vote>;
 }
 
 /**
@@ -32,10 +33,13 @@ export class MemoryResourceManager extends KvResourceManager {
   /** The journal (keep it to "restart" the RM with it). */
   readonly journal: RmJournal;
 
-  /** @param name - the RM's name on its node */
+  /**
+   * @param name - the RM's name on its node
+   * @throws {@link InvalidArgumentError} naming the invalid option
+   */
   constructor(name: string, options: MemoryResourceManagerOptions = {}) {
     const journal = options.journal ?? new MemoryRmJournal();
-    super({ name, journal, ...(options.faultInjection ? { faultInjection: options.faultInjection } : {}) });
+    super({ ...options, name, journal });
     this.journal = journal;
   }
 }

@@ -9,7 +9,16 @@ import type { TxId } from './tx-id.js';
 /** How a finished transaction ended: committed, rolled back by the application, or aborted by the manager. */
 export type FinishedOutcome = 'committed' | 'rolledBack' | 'aborted';
 
-/** Outcomes of the most recently finished transactions (oldest forgotten first). */
+/**
+ * Outcomes of the most recently finished transactions (oldest forgotten first), at most `limit`.
+ *
+ * The manager may forget any of them: it never relies on this memory for correctness. A committed
+ * transaction whose participants have not all acknowledged stays in the manager's in-doubt table
+ * (backed by its commit record in the log), whatever this memory holds; after every participant
+ * has acknowledged, each of them remembers the outcome durably. Aborted transactions need no
+ * memory at all (presumed abort). A question about a forgotten transaction is answered by asking
+ * the participants the caller names, exactly as after a failover, when this memory starts empty.
+ */
 export class RecentOutcomes {
   readonly #limit: number;
   readonly #map = new Map<TxId, FinishedOutcome>();

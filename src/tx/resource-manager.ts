@@ -11,14 +11,19 @@
  *
  * - `prepare` answers `'prepared'` only after the branch's changes are durable and can still be
  *   committed or rolled back; `'readOnly'` if the branch changed nothing (it is then finished);
- *   `'refused'` (or throws) if it cannot commit — the transaction will be rolled back.
+ *   `'refused'` (or throws) if it cannot commit — the transaction will be rolled back. A branch
+ *   the RM does not know (its work was lost in a restart, or never done here) is refused, and so
+ *   is a one-phase `commit` of it (answer `'rolledBack'`).
+ * - Before `prepare` the RM may roll a branch back on its own (an idle branch whose application
+ *   or manager disappeared: `KvResourceManagerOptions.branchTimeoutMs`); once prepared, never —
+ *   only the manager decides a prepared branch (or an administrator, heuristically).
  * - `commit` and `rollback` are idempotent and answer the branch's final state. A branch that is
  *   already finished answers what it became, so `rollback` of a committed branch answers
  *   `'committed'` and changes nothing. `rollback` of an unknown branch records it as rolled back,
  *   so late work or a late `prepare` for it is refused.
  * - The RM remembers the outcome of finished branches (at least until the transaction is long
- *   over): a new manager learns the outcome of a one-phase commit whose answer was lost by
- *   calling `rollback`.
+ *   over; the shipped RMs keep the last `outcomeRetention`): a new manager learns the outcome of a
+ *   one-phase commit whose answer was lost by calling `rollback`.
  * - An RM that resolves a prepared branch on its own (a heuristic decision) marks the result
  *   `heuristic: true` until the manager calls `forget`.
  *

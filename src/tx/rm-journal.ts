@@ -45,6 +45,21 @@ export type RmJournalRecord =
       readonly t: 'forget';
       /** The transaction. */
       readonly tx: string;
+    }
+  | {
+      /** Committed data, written by compaction: these keys hold these values. */
+      readonly t: 'data';
+      /** The committed values, as `[key, value]`. */
+      readonly w: readonly (readonly [string, JsonValue])[];
+    }
+  | {
+      /**
+       * Outcomes of finished branches, oldest first, written by compaction: `c` committed, `r`
+       * rolled back, `hc` / `hr` the same decided alone (heuristic) and not yet forgotten.
+       */
+      readonly t: 'outcomes';
+      /** The outcomes, as `[transaction, code]`. */
+      readonly o: readonly (readonly [string, 'c' | 'r' | 'hc' | 'hr'])[];
     };
 
 /** Durable storage of a resource manager's journal. */
@@ -53,6 +68,13 @@ export interface RmJournal {
   load(): Promise<RmJournalRecord[]>;
   /** Appends records; resolves once they are durable. */
   append(records: readonly RmJournalRecord[]): Promise<void>;
+  /**
+   * Optional: replaces every record written so far with `records` (a smaller equivalent written
+   * by `KvResourceManager.compact`), **atomically**: after a crash at any moment, `load` returns
+   * either all the old records or exactly `records`, never neither or a mix. Records appended
+   * after this call go after `records`. A journal without this method is never compacted.
+   */
+  compact?(records: readonly RmJournalRecord[]): Promise<void>;
   /** Releases files. */
   close(): Promise<void>;
 }
@@ -72,6 +94,12 @@ export class MemoryRmJournal implements RmJournal {
   /** @inheritDoc */
   async append(records: readonly RmJournalRecord[]): Promise<void> {
     this.#records.push(...records);
+  }
+
+  /** @inheritDoc */
+  async compact(records: readonly RmJournalRecord[]): Promise<void> {
+    this.#records.length = 0;
+    for (const r of records) this.#records.push(r);
   }
 
   /** @inheritDoc */

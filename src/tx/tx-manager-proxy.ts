@@ -17,6 +17,7 @@ import { refKey, type ResourceRef } from './resource-manager.js';
 import { isResourceRef } from './resource-host.js';
 import { txId, type TxId } from './tx-id.js';
 import { TM_MESSAGES, type BeginOptions, type TxManager } from './tx-manager.js';
+import { positiveMs } from './options.js';
 
 const log = logger('tx').extend('proxy');
 
@@ -39,6 +40,16 @@ export interface TxManagerProxyOptions {
   readonly retryTimeoutMs?: number;
   /** Pause between retries (default 100 ms). */
   readonly retryMs?: number;
+  /**
+   * The proxy remembers the participants enlisted through it in each transaction until the
+   * transaction's `commit` or `rollback` call ends, so that after a failover the new manager can
+   * settle the transaction with them. The participants of a transaction that is abandoned (neither
+   * committed nor rolled back) are forgotten once no call for it has been made through this proxy
+   * for this long (default 600,000 ms = 10 minutes; keep it above your transactions' time limit).
+   * Forgetting them is safe: the manager rolls an abandoned transaction back at its time limit,
+   * and a resource manager rolls back an open branch that stays idle.
+   */
+  readonly abandonAfterMs?: number;
   /** This node's manager, if it runs one: called directly (no transport hop) while it is active. */
   readonly local?: TxManager;
 }
@@ -70,7 +81,9 @@ export class TxManagerProxy {
   readonly #retryTimeoutMs: number;
   readonly #retryMs: number;
   readonly #local: TxManager | undefined;
-  readonly #participants = new Map<TxId, Map<string, ResourceRef>>();
+  readonly #abandonAfterMs: number;
+  /** Participants per transaction, least recently used first. */
+  readonly #participants = new Map<TxId, Tracked>();
   #target: NodeId | undefined;
 
   /** @throws {@link InvalidArgumentError} naming the invalid option */
@@ -81,10 +94,16 @@ export class TxManagerProxy {
     this.#storage = options.storage;
     this.#clock = options.clock ?? systemClock;
     this.#activeKey = `${options.prefix ?? 'tx'}/active`;
-    this.#requestTimeoutMs = positive(options.requestTimeoutMs, 5_000, 'requestTimeoutMs');
-    this.#retryTimeoutMs = positive(options.retryTimeoutMs, 20_000, 'retryTimeoutMs');
-    this.#retryMs = positive(options.retryMs, 100, 'retryMs');
+    this.#requestTimeoutMs = positiveMs(options.requestTimeoutMs, 5_000, 'requestTimeoutMs');
+    this.#retryTimeoutMs = positiveMs(options.retryTimeoutMs, 20_000, 'retryTimeoutMs');
+    this.#retryMs = positiveMs(options.retryMs, 100, 'retryMs');
+    this.#abandonAfterMs = positiveMs(options.abandonAfterMs, 600_000, 'abandonAfterMs');
     this.#local = options.local;
+  }
+
+  /** The number of transactions whose participants this proxy remembers (see `abandonAfterMs`). */
+  get trackedTransactions(): number {
+    return this.#participants.size;
   }
 
   /** The node of the active manager according to shared storage (`undefined`: none yet). */
@@ -101,7 +120,7 @@ export class TxManagerProxy {
   async begin(options: BeginOptions = {}): Promise<TxId> {
     const payload = options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs };
     const tx = txId(await this.#forward(TM_MESSAGES.begin, payload, undefined), 'reply');
-    this.#participants.set(tx, new Map());
+    this.#track(tx);
     return tx;
   }
 
@@ -113,9 +132,14 @@ export class TxManagerProxy {
   async enlist(tx: TxId, rm: ResourceRef): Promise<void> {
     const id = txId(tx);
     if (!isResourceRef(rm)) throw new InvalidArgumentError('rm', `must be { node, rm } (got ${describe(rm)})`);
-    const refs = this.#refsOf(id);
-    refs.set(refKey(rm), { node: rm.node, rm: rm.rm });
-    await this.#forward(TM_MESSAGES.enlist, { tx: id, rm: { node: rm.node, rm: rm.rm }, rms: [...refs.values()].map(plain) }, id);
+    const t = this.#track(id);
+    t.refs.set(refKey(rm), { node: rm.node, rm: rm.rm });
+    t.calls++;
+    try {
+      await this.#forward(TM_MESSAGES.enlist, { tx: id, rm: { node: rm.node, rm: rm.rm }, rms: [...t.refs.values()].map(plain) }, id);
+    } finally {
+      this.#done(id, t, false);
+    }
   }
 
   /**
@@ -126,10 +150,12 @@ export class TxManagerProxy {
    */
   async commit(tx: TxId): Promise<void> {
     const id = txId(tx);
+    const t = this.#track(id);
+    t.calls++;
     try {
-      await this.#forward(TM_MESSAGES.commit, { tx: id, rms: [...this.#refsOf(id).values()].map(plain) }, id);
+      await this.#forward(TM_MESSAGES.commit, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
     } finally {
-      this.#participants.delete(id);
+      this.#done(id, t, true);
     }
   }
 
@@ -140,8 +166,19 @@ export class TxManagerProxy {
    */
   async rollback(tx: TxId): Promise<void> {
     const id = txId(tx);
-    await this.#forward(TM_MESSAGES.rollback, { tx: id, rms: [...this.#refsOf(id).values()].map(plain) }, id);
-    this.#participants.delete(id);
+    const t = this.#track(id);
+    t.calls++;
+    let settled = false;
+    try {
+      await this.#forward(TM_MESSAGES.rollback, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
+      settled = true;
+    } catch (err) {
+      // Keep the participants for a retry only while the outcome is open (no manager answered).
+      settled = !(err instanceof TxOutcomeUnknown || err instanceof TmUnavailableError);
+      throw err;
+    } finally {
+      this.#done(id, t, settled);
+    }
   }
 
   /**
@@ -151,15 +188,33 @@ export class TxManagerProxy {
    */
   async outcome(tx: TxId, participants: readonly ResourceRef[] = []): Promise<'committed' | 'aborted'> {
     const id = txId(tx);
-    const refs = [...this.#refsOf(id).values(), ...participants].map(plain);
+    const refs = [...(this.#participants.get(id)?.refs.values() ?? []), ...participants].map(plain);
     const answer = await this.#forward(TM_MESSAGES.outcome, { tx: id, rms: refs }, id);
     return answer === 'committed' ? 'committed' : 'aborted';
   }
 
-  #refsOf(tx: TxId): Map<string, ResourceRef> {
-    let refs = this.#participants.get(tx);
-    if (!refs) this.#participants.set(tx, (refs = new Map()));
-    return refs;
+  /**
+   * The participants remembered for `tx` (a new entry if none), marked as used now; first forgets
+   * those of transactions abandoned for longer than `abandonAfterMs` with no call under way.
+   */
+  #track(tx: TxId): Tracked {
+    const now = this.#clock.now();
+    for (const [id, t] of this.#participants) {
+      if (now - t.used < this.#abandonAfterMs) break; // least recently used first: the rest are newer
+      if (t.calls === 0 && id !== tx) this.#participants.delete(id);
+    }
+    const t = this.#participants.get(tx) ?? { refs: new Map<string, ResourceRef>(), used: now, calls: 0 };
+    this.#participants.delete(tx);
+    t.used = now;
+    this.#participants.set(tx, t);
+    return t;
+  }
+
+  /** A call for `tx` ended; `finished`: the transaction's commit or rollback is over, forget it. */
+  #done(tx: TxId, t: Tracked, finished: boolean): void {
+    t.calls--;
+    t.used = this.#clock.now();
+    if (finished && t.calls === 0 && this.#participants.get(tx) === t) this.#participants.delete(tx);
   }
 
   /** Sends one manager call, finding the active manager again and retrying after failures. */
@@ -214,14 +269,15 @@ export class TxManagerProxy {
   }
 }
 
-function plain(ref: ResourceRef): { node: string; rm: string } {
-  return { node: ref.node, rm: ref.rm };
+/** What the proxy remembers of a transaction. */
+interface Tracked {
+  readonly refs: Map<string, ResourceRef>;
+  /** When it was last used (the proxy's clock). */
+  used: number;
+  /** Calls for it under way. */
+  calls: number;
 }
 
-function positive(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(option, `must be a positive number of milliseconds (got ${describe(value)})`);
-  }
-  return value;
+function plain(ref: ResourceRef): { node: string; rm: string } {
+  return { node: ref.node, rm: ref.rm };
 }

@@ -7,7 +7,7 @@
 import { systemClock, type Clock, type Timer } from '../core/clock.js';
 import { FencedError, InvalidArgumentError, NonstopError } from '../core/errors.js';
 import { EventEmitter } from '../core/events.js';
-import { describe, nodeId, type Epoch, type NodeId } from '../core/ids.js';
+import { nodeId, type Epoch, type NodeId } from '../core/ids.js';
 import type { JsonValue } from '../core/json.js';
 import { logger } from '../core/log.js';
 import type { Storage } from '../contracts/storage.js';
@@ -20,6 +20,7 @@ import { refKey, type BranchResult, type ResourceRef } from './resource-manager.
 import { isResourceRef, type ResourceHost, type RmOp, type RmReply } from './resource-host.js';
 import { epochOfTx, makeTxId, seqOfTx, txId, type TxId } from './tx-id.js';
 import { TxLog } from './tx-log.js';
+import { positiveCount, positiveMs } from './options.js';
 
 const log = logger('tx');
 
@@ -52,10 +53,30 @@ export interface TxManagerOptions {
   readonly txTimeoutMs?: number;
   /** Time limit of one call to a resource manager (default 2,000 ms). */
   readonly rmTimeoutMs?: number;
-  /** Pause between retries of unfinished commits and rollbacks (default 250 ms). */
+  /** Pause between retries of unfinished commits (default 250 ms). */
   readonly retryMs?: number;
-  /** How often the active manager asks every registered resource manager for in-doubt branches (default 2,000 ms). */
+  /**
+   * How often the active manager asks every registered resource manager for in-doubt branches,
+   * and retries rollbacks that did not reach a participant (default 2,000 ms).
+   */
   readonly recoveryIntervalMs?: number;
+  /**
+   * How many outcomes of finished transactions the manager remembers, to answer duplicate and late
+   * calls at once (default 100,000; the oldest is forgotten first). Forgetting is safe: a committed
+   * transaction stays in the manager's in-doubt table, whatever this limit, until every
+   * participant has acknowledged the commit, and from then on its participants remember the
+   * outcome (their `outcomeRetention`); a question about a forgotten transaction is settled with
+   * the participants the caller names, as for a transaction of an earlier epoch.
+   */
+  readonly outcomeRetention?: number;
+  /**
+   * How many rollbacks that could not reach their participant (unreachable node, time-out) the
+   * manager keeps to retry at each recovery pass (default 10,000; beyond it the oldest is dropped).
+   * Dropping one is safe: a prepared branch is found and rolled back by the recovery passes
+   * (presumed abort), and an unprepared one is rolled back by its resource manager when idle (see
+   * `KvResourceManagerOptions.branchTimeoutMs`).
+   */
+  readonly maxPendingRollbacks?: number;
   /** Failure notices (e.g. a `RingMonitor`): the failed node's manager is replaced at once. */
   readonly failures?: NodeFailureSource;
   /** Test only: called at each crash point; a test process kills itself there. Never set in production. */
@@ -177,6 +198,8 @@ export interface TxStatus {
   readonly heuristics: readonly HeuristicReport[];
   /** Storage writes of the log in this epoch. */
   readonly forcedWrites: number;
+  /** Rollbacks not yet delivered to their participant, retried at each recovery pass (at most `maxPendingRollbacks`). */
+  readonly pendingRollbacks: number;
 }
 
 interface LiveTx {
@@ -257,7 +280,10 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
   readonly #election: TmElection;
   readonly #live = new Map<TxId, LiveTx>();
   readonly #decided = new Map<TxId, Decided>();
-  readonly #recent = new RecentOutcomes(100_000);
+  readonly #recent: RecentOutcomes;
+  readonly #maxPendingRollbacks: number;
+  /** Rollbacks that did not reach their participant yet, oldest first (by `<tx> <node>/<rm>`). */
+  readonly #rollbacks = new Map<string, Work>();
   readonly #heuristics: HeuristicReport[] = [];
   readonly #unhandle: (() => void)[] = [];
   #e: Epochal | undefined;
@@ -277,11 +303,13 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     this.#resources = options.resources;
     this.#clock = options.clock ?? systemClock;
     this.#prefix = options.prefix ?? 'tx';
-    const leaseMs = positive(options.leaseMs, 3_000, 'leaseMs');
-    this.#txTimeoutMs = positive(options.txTimeoutMs, 30_000, 'txTimeoutMs');
-    this.#rmTimeoutMs = positive(options.rmTimeoutMs, 2_000, 'rmTimeoutMs');
-    this.#retryMs = positive(options.retryMs, 250, 'retryMs');
-    this.#recoveryIntervalMs = positive(options.recoveryIntervalMs, 2_000, 'recoveryIntervalMs');
+    const leaseMs = positiveMs(options.leaseMs, 3_000, 'leaseMs');
+    this.#txTimeoutMs = positiveMs(options.txTimeoutMs, 30_000, 'txTimeoutMs');
+    this.#rmTimeoutMs = positiveMs(options.rmTimeoutMs, 2_000, 'rmTimeoutMs');
+    this.#retryMs = positiveMs(options.retryMs, 250, 'retryMs');
+    this.#recoveryIntervalMs = positiveMs(options.recoveryIntervalMs, 2_000, 'recoveryIntervalMs');
+    this.#recent = new RecentOutcomes(positiveCount(options.outcomeRetention, 100_000, 'outcomeRetention'));
+    this.#maxPendingRollbacks = positiveCount(options.maxPendingRollbacks, 10_000, 'maxPendingRollbacks');
     this.#failures = options.failures;
     this.#fault = options.faultInjection;
     this.#election = new TmElection({
@@ -360,7 +388,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    */
   async begin(options: BeginOptions = {}): Promise<TxId> {
     const e = this.#ready();
-    const timeoutMs = positive(options.timeoutMs, this.#txTimeoutMs, 'timeoutMs');
+    const timeoutMs = positiveMs(options.timeoutMs, this.#txTimeoutMs, 'timeoutMs');
     const id = makeTxId(e.epoch, ++e.seq);
     const tx: LiveTx = { id, state: 'active', participants: new Map(), startedAt: this.#clock.now(), timer: undefined, commit: undefined };
     tx.timer = this.#clock.setTimeout(() => {
@@ -458,6 +486,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
       inDoubt: [...this.#decided].map(([tx, d]) => ({ tx, pending: [...d.pending.values()] })),
       heuristics: [...this.#heuristics],
       forcedWrites: this.#e?.log.forcedWrites ?? 0,
+      pendingRollbacks: this.#rollbacks.size,
     };
   }
 
@@ -540,7 +569,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
 
   /**
    * Rolls back every participant and forgets the transaction. Waits for one attempt; what could
-   * not be rolled back yet is retried in the background (and by recovery passes).
+   * not be rolled back yet is kept (bounded) and retried at each recovery pass.
    */
   async #abort(tx: LiveTx, as: 'aborted' | 'rolledBack'): Promise<void> {
     const e = this.#ready();
@@ -548,8 +577,30 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     tx.state = 'aborting';
     this.#finish(tx, as);
     const items = [...tx.participants.values()].map((ref): Work => ({ tx: tx.id, ref, op: 'rollback' }));
-    const { unresolved } = await this.#resolveAll(e, items, true);
-    if (unresolved > 0) void this.#resolveAll(e, items, false);
+    const { failed } = await this.#resolveAll(e, items);
+    if (this.#e === e) for (const w of failed) this.#pendRollback(w);
+  }
+
+  /**
+   * Keeps a rollback that did not reach its participant, to retry at each recovery pass. At most
+   * `maxPendingRollbacks` are kept; the oldest is dropped, which is safe: a prepared branch is found
+   * by the recovery passes (presumed abort), an unprepared one times out at its resource manager.
+   */
+  #pendRollback(work: Work): void {
+    const key = `${work.tx} ${refKey(work.ref)}`;
+    this.#rollbacks.delete(key);
+    this.#rollbacks.set(key, work);
+    if (this.#rollbacks.size > this.#maxPendingRollbacks) this.#rollbacks.delete(this.#rollbacks.keys().next().value!);
+  }
+
+  /** Retries the pending rollbacks once; those answered are done. */
+  async #retryRollbacks(e: Epochal): Promise<void> {
+    const pending = [...this.#rollbacks];
+    if (pending.length === 0) return;
+    const { failed } = await this.#resolveAll(e, pending.map(([, w]) => w));
+    if (this.#e !== e) return;
+    const left = new Set(failed.map((w) => `${w.tx} ${refKey(w.ref)}`));
+    for (const [key, w] of pending) if (!left.has(key) && this.#rollbacks.get(key) === w) this.#rollbacks.delete(key);
   }
 
   #finish(tx: LiveTx, outcome: 'committed' | 'aborted' | 'rolledBack'): void {
@@ -639,7 +690,6 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     const { results, unresolved } = await this.#resolveAll(
       e,
       refs.map((ref): Work => ({ tx, ref, op: 'rollback' })),
-      true,
     );
     if (unresolved > 0) throw new TxOutcomeUnknown(tx, 'a participant could not be reached to settle the outcome');
     const outcome = results.some((r) => r.outcome === 'committed') ? 'committed' : 'aborted';
@@ -667,6 +717,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     this.#live.clear();
     this.#decided.clear();
     this.#recent.clear();
+    this.#rollbacks.clear();
     this.emit('tmActivated', { node: this.node, epoch });
     try {
       const info = await this.#storage.streamInfo(`${this.#prefix}/log`);
@@ -694,7 +745,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     const decided = this.#decided.size;
     this.emit('recoveryStarted', { epoch, decided });
     const redo = [...this.#decided].flatMap(([tx, d]) => [...d.pending.values()].map((ref): Work => ({ tx, ref, op: 'commit' })));
-    const { unresolved: redoLeft } = await this.#resolveAll(e, redo, true);
+    const { unresolved: redoLeft } = await this.#resolveAll(e, redo);
     const pass = await this.#recoveryPass(e);
     if (this.#e !== e) return;
     await this.#maybeTrim(e, true).catch((err: unknown) => this.#report(err));
@@ -717,6 +768,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     for (const tx of this.#live.values()) tx.timer?.cancel();
     this.#live.clear();
     this.#decided.clear();
+    this.#rollbacks.clear(); // the next manager's recovery passes and the RMs' time-outs cover them
     this.emit('tmLost', { node: this.node, epoch, reason });
   }
 
@@ -726,7 +778,8 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
       void this.#recoveryPass(e)
         .then(async () => {
           const retry = [...this.#decided].flatMap(([tx, d]) => [...d.pending.values()].map((ref): Work => ({ tx, ref, op: 'commit' })));
-          await this.#resolveAll(e, retry, true);
+          await this.#resolveAll(e, retry);
+          await this.#retryRollbacks(e);
           await this.#maybeTrim(e, true);
         })
         .catch((err: unknown) => this.#report(err))
@@ -780,72 +833,63 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
         }
       }),
     );
-    const result = await this.#resolveAll(e, work, true);
+    const result = await this.#resolveAll(e, work);
     return { aborted, unresolved: unresolved + result.unresolved };
   }
 
   /**
-   * Sends `op` for each item, batched per resource manager. With `once`, failures are counted
-   * and left for the next pass; without, they are retried until answered (or the epoch ends).
+   * Sends `op` for each item once, batched per resource manager. Failures are counted and returned
+   * for the caller to leave to the next pass (or to keep, for rollbacks).
    */
-  async #resolveAll(
-    e: Epochal,
-    items: readonly Work[],
-    once: boolean,
-  ): Promise<{ results: BranchResult[]; unresolved: number }> {
+  async #resolveAll(e: Epochal, items: readonly Work[]): Promise<{ results: BranchResult[]; unresolved: number; failed: Work[] }> {
     const results: BranchResult[] = [];
-    let left = [...items];
-    let first = true;
-    while (left.length > 0 && this.#e === e) {
-      const groups = new Map<string, { ref: ResourceRef; op: Work['op']; txs: TxId[] }>();
-      for (const item of left) {
-        const key = `${item.op} ${refKey(item.ref)}`;
-        let g = groups.get(key);
-        if (!g) groups.set(key, (g = { ref: item.ref, op: item.op, txs: [] }));
-        g.txs.push(item.tx);
-      }
-      const failed: Work[] = [];
-      await Promise.all(
-        [...groups.values()].map(async (g) => {
-          for (let i = 0; i < g.txs.length; i += RECOVERY_CHUNK) {
-            const chunk = g.txs.slice(i, i + RECOVERY_CHUNK);
-            let replies: RmReply[];
-            try {
-              replies = await this.#resources.invoke(g.ref, g.op, chunk, e.epoch, this.#rmTimeoutMs);
-            } catch {
-              for (const tx of chunk) failed.push({ tx, ref: g.ref, op: g.op });
-              continue;
-            }
-            chunk.forEach((tx, j) => {
-              const reply = replies[j];
-              if (!reply?.ok) {
-                failed.push({ tx, ref: g.ref, op: g.op });
-                return;
-              }
-              if (g.op === 'forget') return;
-              const r = reply.value as unknown as BranchResult;
-              results.push(r);
-              if (g.op === 'commit') {
-                if (r.heuristic || r.outcome !== 'committed') this.#reportHeuristic(tx, g.ref, 'committed', r.outcome);
-                const d = this.#decided.get(tx);
-                d?.pending.delete(refKey(g.ref));
-                if (d && d.pending.size === 0) this.#ended(e, tx);
-              } else if (r.heuristic) {
-                this.#reportHeuristic(tx, g.ref, 'aborted', r.outcome);
-              }
-            });
-            if (first && g.op === 'commit' && items.length > 1) {
-              first = false;
-              this.#fault?.at?.('duringRecovery');
-            }
-          }
-        }),
-      );
-      if (once) return { results, unresolved: failed.length };
-      left = failed;
-      if (left.length > 0) await this.#clock.sleep(this.#retryMs);
+    if (this.#e !== e) return { results, unresolved: items.length, failed: [...items] };
+    const groups = new Map<string, { ref: ResourceRef; op: Work['op']; txs: TxId[] }>();
+    for (const item of items) {
+      const key = `${item.op} ${refKey(item.ref)}`;
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { ref: item.ref, op: item.op, txs: [] }));
+      g.txs.push(item.tx);
     }
-    return { results, unresolved: left.length };
+    const failed: Work[] = [];
+    let first = true;
+    await Promise.all(
+      [...groups.values()].map(async (g) => {
+        for (let i = 0; i < g.txs.length; i += RECOVERY_CHUNK) {
+          const chunk = g.txs.slice(i, i + RECOVERY_CHUNK);
+          let replies: RmReply[];
+          try {
+            replies = await this.#resources.invoke(g.ref, g.op, chunk, e.epoch, this.#rmTimeoutMs);
+          } catch {
+            for (const tx of chunk) failed.push({ tx, ref: g.ref, op: g.op });
+            continue;
+          }
+          chunk.forEach((tx, j) => {
+            const reply = replies[j];
+            if (!reply?.ok) {
+              failed.push({ tx, ref: g.ref, op: g.op });
+              return;
+            }
+            if (g.op === 'forget') return;
+            const r = reply.value as unknown as BranchResult;
+            results.push(r);
+            if (g.op === 'commit') {
+              if (r.heuristic || r.outcome !== 'committed') this.#reportHeuristic(tx, g.ref, 'committed', r.outcome);
+              const d = this.#decided.get(tx);
+              d?.pending.delete(refKey(g.ref));
+              if (d && d.pending.size === 0) this.#ended(e, tx);
+            } else if (r.heuristic) {
+              this.#reportHeuristic(tx, g.ref, 'aborted', r.outcome);
+            }
+          });
+          if (first && g.op === 'commit' && items.length > 1) {
+            first = false;
+            this.#fault?.at?.('duringRecovery');
+          }
+        }
+      }),
+    );
+    return { results, unresolved: failed.length, failed };
   }
 
   // ---------------------------------------------------------------- helpers
@@ -877,14 +921,6 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
 
 function asError(err: unknown): NonstopError {
   return err instanceof NonstopError ? err : new TxOutcomeUnknown('-', String(err), { cause: err });
-}
-
-function positive(value: unknown, fallback: number, option: string): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new InvalidArgumentError(option, `must be a positive number of milliseconds (got ${describe(value)})`);
-  }
-  return value;
 }
 
 function refOf(value: unknown, option: string): ResourceRef {
