@@ -14,8 +14,8 @@
  *   6. outcome queries, ids, and a manager that is not the active one
  *   7. testing your failover: the active manager crashes between prepare and decision
  *      (a test-only crash point), another node takes over and recovers
- *   8. bounded state: an abandoned transaction's branch times out at its RM, and the RM's
- *      journal is compacted
+ *   8. bounded state: an abandoned transaction's branch times out at its RM, the RM's journal is
+ *      compacted, and an RM that forgot an old outcome claims none
  *
  * The same code runs on FileStorage and TcpTransport across processes: see
  * examples/money-transfer.ts and docs/guide/transactions.md.
@@ -42,6 +42,7 @@ import {
   TxManager,
   TxManagerProxy,
   TxNotFoundError,
+  TxOutcomeForgottenError,
   TxOutcomeUnknown,
   TxStateError,
   txId,
@@ -368,7 +369,7 @@ try {
 }
 
 // ---------------------------------------------------------------- 8. bounded state
-console.log('\n8. bounded state: an abandoned transaction, and a compacted journal');
+console.log('\n8. bounded state: an abandoned transaction, a compacted journal, a forgotten outcome');
 // An RM that rolls back an open (unprepared) branch idle for 300 ms (default 60 s; prepared
 // branches never time out), remembers its last 1,000 outcomes, and compacts its journal by itself
 // past 200 records and 4 records per live entry.
@@ -392,10 +393,35 @@ await seats.compact(); // also runs by itself past the `compaction` threshold
 console.log(`  the seats journal: ${journalBefore} records, compacted to ${seats.journalRecords}; seat 12A: ${JSON.stringify(await seats.read('seat-12A'))}`);
 await ask(`a late commit of ${abandoned}`, () => n2.proxy.commit(abandoned).then(() => 'committed', (err: unknown) => (err as NonstopError).code));
 console.log(`  rollbacks waiting for a participant: ${n2.tm.status().pendingRollbacks}; transactions the proxy tracks: ${n2.proxy.trackedTransactions}`);
+// An RM remembers the outcomes of its last `outcomeRetention` branches. It also keeps its
+// forgotten horizon — the greatest transaction whose outcome it forgot — so that it never answers
+// for a forgotten branch as if it had never seen it ("rolled back"): it claims no outcome.
+const receipts = new MemoryResourceManager('receipts', { outcomeRetention: 3 });
+const receiptsRef = await n2.resources.add(receipts);
+const receiptTxs: TxId[] = [];
+for (let i = 1; i <= 5; i++) {
+  const tx = await n2.proxy.begin();
+  await receipts.write(tx, `receipt/${i}`, { amount: 10 * i });
+  await n2.proxy.enlist(tx, receiptsRef);
+  await n2.proxy.commit(tx); // one participant: a one-phase commit, decided by the RM
+  receiptTxs.push(tx);
+}
+const firstReceipt = receiptTxs[0]!;
+console.log(`  the receipts RM remembers its last 3 outcomes; forgotten horizon: ${receipts.forgottenHorizon}`);
+try {
+  // What a manager hears when it asks the RM how the branch ended (a rollback under its epoch).
+  await receipts.rollback(firstReceipt, n2.tm.status().epoch!);
+} catch (err) {
+  if (!(err instanceof TxOutcomeForgottenError)) throw err;
+  console.log(`  rollback of ${firstReceipt} at the receipts RM: ${err.code} (retryable: ${err.retryable}); nothing recorded`);
+}
+// The manager still remembers it (its own outcomeRetention); had it forgotten it too, the answer
+// would be TxOutcomeUnknown — never "aborted" for a transaction that committed.
+await ask(`the outcome of ${firstReceipt}`, () => n2.tm.outcome(firstReceipt, [receiptsRef]));
 
 // ---------------------------------------------------------------- shutting down
 await Promise.all([stopNode(n1), stopNode(n2)]);
-await Promise.all([bank.close(), shop.close(), seats.close()]);
+await Promise.all([bank.close(), shop.close(), seats.close(), receipts.close()]);
 const n3 = network.transport('n3');
 await n3.start();
 const late = new TxManagerProxy({ transport: n3, storage, retryTimeoutMs: 300 });

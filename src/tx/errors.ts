@@ -132,6 +132,29 @@ export class TxConflictError extends NonstopError {
 }
 
 /**
+ * A resource manager cannot tell how its branch of a transaction ended: the transaction is at or
+ * below its *forgotten horizon* (the greatest transaction id whose outcome it has stopped
+ * remembering, see `KvResourceManagerOptions.outcomeRetention`) and it no longer remembers the
+ * branch. It may have committed or rolled back; the resource manager claims neither and changes
+ * nothing. A transaction manager asking for the outcome answers {@link TxOutcomeUnknown} then
+ * (unless another participant remembers a commit); one that is aborting the transaction itself
+ * takes it as rolled back, since it never told the branch to commit.
+ */
+export class TxOutcomeForgottenError extends NonstopError {
+  /** @inheritDoc */
+  readonly code = 'ERR_TX_OUTCOME_FORGOTTEN' as const;
+  /** @inheritDoc */
+  readonly retryable = false as const;
+  /** The transaction. */
+  readonly tx: string;
+
+  constructor(tx: string, message: string, options?: NonstopErrorOptions) {
+    super(`${tx}: ${message}`, options);
+    this.tx = tx;
+  }
+}
+
+/**
  * Rebuilds a transaction error from a remote error code, so a proxy's caller sees the same
  * classes as a local caller. Returns `undefined` for codes that are not transaction errors.
  */
@@ -147,6 +170,8 @@ export function txErrorFromCode(code: string, tx: string, message: string): Nons
       return new TxStateError(tx, 'remote', message);
     case 'ERR_TX_CONFLICT':
       return new TxConflictError(message);
+    case 'ERR_TX_OUTCOME_FORGOTTEN':
+      return new TxOutcomeForgottenError(tx, message);
     default:
       return undefined;
   }

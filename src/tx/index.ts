@@ -11,6 +11,7 @@ export {
   TxAbortedError,
   TxConflictError,
   TxNotFoundError,
+  TxOutcomeForgottenError,
   TxOutcomeUnknown,
   TxStateError,
 } from './errors.js';

@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../core/errors.js';
 import { describe, type Epoch } from '../core/ids.js';
 import type { JsonValue } from '../core/json.js';
 import { logger } from '../core/log.js';
-import { StaleEpochError, TxConflictError, TxStateError } from './errors.js';
+import { StaleEpochError, TxConflictError, TxOutcomeForgottenError, TxStateError } from './errors.js';
 import {
   RM_NAME_PATTERN,
   type BranchOutcome,
@@ -20,7 +20,7 @@ import {
   type Vote,
 } from './resource-manager.js';
 import type { RmJournal, RmJournalRecord } from './rm-journal.js';
-import { txId, type TxId } from './tx-id.js';
+import { compareTxIds, txId, type TxId } from './tx-id.js';
 import { positiveCount, positiveMs } from './options.js';
 
 const log = logger('tx').extend('rm');
@@ -51,10 +51,21 @@ export interface KvResourceManagerOptions {
    * How many outcomes of finished branches the resource manager remembers, oldest forgotten first
    * (default 100,000). Managers learn the outcome of a transaction whose answer was lost from them
    * (a `rollback` of a committed branch answers `committed`), so keep this well above the number
-   * of transactions the RM finishes while a manager may still ask: a branch whose outcome was
-   * forgotten is answered as an unknown one (a `rollback` of it answers `rolledBack`, even if it
-   * committed). Heuristic outcomes are kept until the manager calls `forget`. Compaction keeps
-   * exactly the remembered outcomes, so reopen a journal with the same value.
+   * of transactions the RM finishes while a manager may still ask. Heuristic outcomes are kept
+   * until the manager calls `forget`. Compaction keeps exactly the remembered outcomes, so reopen
+   * a journal with the same value.
+   *
+   * What is forgotten is bounded by the *forgotten horizon*: the greatest transaction id (by epoch,
+   * then sequence number) whose outcome the RM has forgotten, kept durably (through compaction
+   * too; see {@link KvResourceManager.forgottenHorizon}). For a branch it does not know at or below
+   * the horizon, `rollback` and one-phase `commit` claim no outcome — the branch may have committed
+   * — and throw {@link TxOutcomeForgottenError} without recording anything. A manager that asks
+   * for the outcome then answers `TxOutcomeUnknown` (unless another participant remembers a
+   * commit); a manager that aborts the transaction takes it as rolled back. An unknown branch above
+   * the horizon is one the RM never finished: `rollback` records it as rolled back and a one-phase
+   * `commit` answers `'rolledBack'`, as before. `write`, `join` and `prepare` do not look at the
+   * horizon: a long-running transaction below it can still start its branch here, and `prepare`
+   * of an unknown branch is refused wherever it is.
    */
   readonly outcomeRetention?: number;
   /**
@@ -105,7 +116,9 @@ const OUTCOME_CHUNK = 2_000;
  *
  * An open branch idle for `branchTimeoutMs` is rolled back (see
  * {@link KvResourceManagerOptions.branchTimeoutMs}); a branch this RM does not know — never
- * joined, or staged work lost in a restart — refuses `prepare` and one-phase `commit`.
+ * joined, or staged work lost in a restart — refuses `prepare` and one-phase `commit`, unless it
+ * is at or below the forgotten horizon (see {@link KvResourceManagerOptions.outcomeRetention}):
+ * then one-phase `commit` and `rollback` throw {@link TxOutcomeForgottenError}.
  */
 export class KvResourceManager implements ResourceManager {
   /** @inheritDoc */
@@ -121,6 +134,8 @@ export class KvResourceManager implements ResourceManager {
   readonly #active = new Map<TxId, Map<string, JsonValue>>();
   readonly #prepared = new Map<TxId, Map<string, JsonValue>>();
   readonly #finished = new Map<TxId, Finished>();
+  /** The greatest transaction whose outcome was forgotten (`undefined`: none). */
+  #horizon: TxId | undefined;
   readonly #locks = new Map<string, TxId>();
   readonly #serial = new Map<TxId, Promise<unknown>>();
   readonly #idle = new Map<TxId, Idle>();
@@ -177,7 +192,8 @@ export class KvResourceManager implements ResourceManager {
 
   /**
    * Rewrites the journal as the smallest equivalent: the highest epoch, the committed data, the
-   * prepared branches with their writes and the remembered outcomes (heuristic ones included) —
+   * prepared branches with their writes, the remembered outcomes (heuristic ones included) and the
+   * forgotten horizon —
    * exactly what {@link KvResourceManager.open} rebuilds, so a restart reads far less. New state
    * changes wait while it runs. Atomic when the journal's `compact` is (the shipped journals'
    * are): a crash at any moment leaves the old journal or the new one. Does nothing if the
@@ -265,6 +281,14 @@ export class KvResourceManager implements ResourceManager {
   }
 
   /**
+   * The forgotten horizon: the greatest transaction id whose outcome this RM has forgotten
+   * (`undefined` if it has forgotten none). See {@link KvResourceManagerOptions.outcomeRetention}.
+   */
+  get forgottenHorizon(): TxId | undefined {
+    return this.#horizon;
+  }
+
+  /**
    * Decides a prepared branch alone, as an administrator would when the manager is gone for
    * good (a heuristic decision). The manager reports it with a `heuristicOutcome` event.
    *
@@ -316,6 +340,9 @@ export class KvResourceManager implements ResourceManager {
       } else if (options.onePhase === true) {
         const writes = this.#active.get(tx);
         if (!writes) {
+          // At or below the horizon, an unknown branch may be one that committed and was forgotten
+          // (this is a retransmission): claim nothing, record nothing.
+          this.#checkRemembered(tx, 'one-phase commit');
           // Unknown branch, as for prepare: its work was lost (this RM restarted) or never done here.
           await this.#write({ t: 'rollback', tx });
           return { outcome: 'rolledBack', heuristic: false };
@@ -336,6 +363,9 @@ export class KvResourceManager implements ResourceManager {
       await this.#enter('rollback', tx, epoch);
       const done = this.#finished.get(tx);
       if (done) return { outcome: done.outcome, heuristic: done.heuristic };
+      // Open and prepared branches are rolled back wherever they are; an unknown one at or below
+      // the horizon may have committed and been forgotten: claim nothing, record nothing.
+      if (!this.#active.has(tx) && !this.#prepared.has(tx)) this.#checkRemembered(tx, 'rollback');
       await this.#write({ t: 'rollback', tx });
       return { outcome: 'rolledBack', heuristic: false };
     });
@@ -357,6 +387,19 @@ export class KvResourceManager implements ResourceManager {
       await this.#enter('forget', tx, epoch);
       if (this.#finished.get(tx)?.heuristic) await this.#write({ t: 'forget', tx });
     });
+  }
+
+  /**
+   * Throws {@link TxOutcomeForgottenError} if `tx`, a branch this RM does not know, is at or below
+   * the forgotten horizon: its outcome may have been forgotten.
+   */
+  #checkRemembered(tx: TxId, call: string): void {
+    if (this.#horizon !== undefined && compareTxIds(tx, this.#horizon) <= 0) {
+      throw new TxOutcomeForgottenError(
+        tx,
+        `${this.name}: ${call} of a branch whose outcome may have been forgotten (forgotten horizon ${this.#horizon}); the outcome is unknown here`,
+      );
+    }
   }
 
   /** Opens, runs the fault hook, and checks and records the epoch (B1). */
@@ -406,7 +449,7 @@ export class KvResourceManager implements ResourceManager {
   }
 
   #liveEntries(): number {
-    return 1 + this.#data.size + this.#prepared.size + this.#finished.size;
+    return 1 + (this.#horizon === undefined ? 0 : 1) + this.#data.size + this.#prepared.size + this.#finished.size;
   }
 
   async #runCompaction(): Promise<void> {
@@ -426,6 +469,7 @@ export class KvResourceManager implements ResourceManager {
   #snapshot(): RmJournalRecord[] {
     const records: RmJournalRecord[] = [];
     if (this.#highest > 0) records.push({ t: 'epoch', e: this.#highest });
+    if (this.#horizon !== undefined) records.push({ t: 'horizon', tx: this.#horizon });
     const data = [...this.#data];
     for (let i = 0; i < data.length; i += DATA_CHUNK) records.push({ t: 'data', w: data.slice(i, i + DATA_CHUNK) });
     const outcomes = [...this.#finished].map(
@@ -515,6 +559,9 @@ export class KvResourceManager implements ResourceManager {
       case 'outcomes':
         for (const [tx, code] of r.o) this.#finish(tx as TxId, code.endsWith('c') ? 'committed' : 'rolledBack', code.startsWith('h'));
         return;
+      case 'horizon':
+        this.#forgot(r.tx as TxId);
+        return;
     }
   }
 
@@ -531,9 +578,18 @@ export class KvResourceManager implements ResourceManager {
       for (const [old, f] of this.#finished) {
         if (f.heuristic) continue;
         this.#finished.delete(old);
+        this.#forgot(old);
         break;
       }
     }
+  }
+
+  /**
+   * Raises the forgotten horizon to `tx`. Replaying the journal forgets the same outcomes again,
+   * so the horizon needs a record of its own only when compaction drops the forgotten ones.
+   */
+  #forgot(tx: TxId): void {
+    if (this.#horizon === undefined || compareTxIds(tx, this.#horizon) > 0) this.#horizon = tx;
   }
 
   /** Runs state transitions of one transaction one at a time. */

@@ -13,7 +13,8 @@
  *   committed or rolled back; `'readOnly'` if the branch changed nothing (it is then finished);
  *   `'refused'` (or throws) if it cannot commit — the transaction will be rolled back. A branch
  *   the RM does not know (its work was lost in a restart, or never done here) is refused, and so
- *   is a one-phase `commit` of it (answer `'rolledBack'`).
+ *   is a one-phase `commit` of it (answer `'rolledBack'`) — unless the RM may have forgotten its
+ *   outcome (see below).
  * - Before `prepare` the RM may roll a branch back on its own (an idle branch whose application
  *   or manager disappeared: `KvResourceManagerOptions.branchTimeoutMs`); once prepared, never —
  *   only the manager decides a prepared branch (or an administrator, heuristically).
@@ -24,6 +25,13 @@
  * - The RM remembers the outcome of finished branches (at least until the transaction is long
  *   over; the shipped RMs keep the last `outcomeRetention`): a new manager learns the outcome of a
  *   one-phase commit whose answer was lost by calling `rollback`.
+ * - An RM that forgets outcomes never answers for a forgotten branch as if it were unknown. It
+ *   keeps a durable *forgotten horizon*, the greatest transaction id (ordered by epoch, then
+ *   sequence number) whose outcome it forgot; for a branch it does not know at or below it,
+ *   `rollback` and one-phase `commit` throw `TxOutcomeForgottenError` and record nothing. The
+ *   manager then answers an outcome question with `TxOutcomeUnknown` (unless another participant
+ *   remembers a commit), and takes it as rolled back when it aborts the transaction itself.
+ *   `prepare` and the RM's own work calls ignore the horizon.
  * - An RM that resolves a prepared branch on its own (a heuristic decision) marks the result
  *   `heuristic: true` until the manager calls `forget`.
  *

@@ -60,6 +60,17 @@ export type RmJournalRecord =
       readonly t: 'outcomes';
       /** The outcomes, as `[transaction, code]`. */
       readonly o: readonly (readonly [string, 'c' | 'r' | 'hc' | 'hr'])[];
+    }
+  | {
+      /**
+       * The forgotten horizon, written by compaction: the greatest transaction id (by epoch, then
+       * sequence number) whose outcome the resource manager has forgotten. A branch it does not
+       * know at or below this id may have committed, so it claims no outcome for it. A journal
+       * without this record has forgotten nothing; several of them mean the greatest.
+       */
+      readonly t: 'horizon';
+      /** The transaction. */
+      readonly tx: string;
     };
 
 /** Durable storage of a resource manager's journal. */

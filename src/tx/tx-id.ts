@@ -47,3 +47,11 @@ export function epochOfTx(tx: TxId): Epoch {
 export function seqOfTx(tx: TxId): number {
   return Number(TX_ID.exec(tx)![2]);
 }
+
+/**
+ * Orders transaction ids: by the epoch that began them, then by sequence number. Negative if `a`
+ * comes first, positive if `b` does, 0 if they are the same transaction.
+ */
+export function compareTxIds(a: TxId, b: TxId): number {
+  return epochOfTx(a) - epochOfTx(b) || seqOfTx(a) - seqOfTx(b);
+}

@@ -184,7 +184,8 @@ export class TxManagerProxy {
   /**
    * The outcome of a finished transaction; pass the participants if this proxy did not run it.
    *
-   * @throws {@link TxOutcomeUnknown} if it cannot be known yet
+   * @throws {@link TxOutcomeUnknown} if it cannot be known yet — or any more: a participant has
+   *   forgotten it (see `KvResourceManagerOptions.outcomeRetention`) and no other remembers a commit
    */
   async outcome(tx: TxId, participants: readonly ResourceRef[] = []): Promise<'committed' | 'aborted'> {
     const id = txId(tx);

@@ -14,7 +14,7 @@ import type { Storage } from '../contracts/storage.js';
 import type { Transport } from '../contracts/transport.js';
 import { decodeJson } from '../core/codec.js';
 import { TmElection } from './election.js';
-import { TmNotActiveError, TxAbortedError, TxNotFoundError, TxOutcomeUnknown, TxStateError } from './errors.js';
+import { TmNotActiveError, TxAbortedError, TxNotFoundError, TxOutcomeForgottenError, TxOutcomeUnknown, TxStateError } from './errors.js';
 import { RecentOutcomes } from './recent-outcomes.js';
 import { refKey, type BranchResult, type ResourceRef } from './resource-manager.js';
 import { isResourceRef, type ResourceHost, type RmOp, type RmReply } from './resource-host.js';
@@ -66,7 +66,8 @@ export interface TxManagerOptions {
    * transaction stays in the manager's in-doubt table, whatever this limit, until every
    * participant has acknowledged the commit, and from then on its participants remember the
    * outcome (their `outcomeRetention`); a question about a forgotten transaction is settled with
-   * the participants the caller names, as for a transaction of an earlier epoch.
+   * the participants the caller names, as for a transaction of an earlier epoch. Once a participant
+   * has forgotten it too, the answer is `TxOutcomeUnknown` unless another one remembers a commit.
    */
   readonly outcomeRetention?: number;
   /**
@@ -466,6 +467,9 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    * one-phase commit went through. Live transactions answer with {@link TxOutcomeUnknown}.
    *
    * @param known - the participants the caller knows of
+   * @throws {@link TxOutcomeUnknown} while the transaction is live, if a participant cannot be
+   *   reached, or if a participant has forgotten the outcome (`TxOutcomeForgottenError`) and no
+   *   other remembers a commit
    */
   async outcome(tx: TxId, known: readonly ResourceRef[] = []): Promise<'committed' | 'aborted'> {
     this.#ready();
@@ -552,6 +556,10 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     }
     let result: BranchResult | undefined = reply?.ok ? (reply.value as unknown as BranchResult) : undefined;
     // Unknown (timeout, error): ask the RM with a rollback, which answers what the branch became.
+    // A TxOutcomeForgottenError — to the commit or to a rollback — is no answer either: the RM does
+    // not know the branch and it is below its forgotten horizon. This manager did send a commit
+    // (a duplicate of which may still arrive, or have committed and been forgotten), so neither
+    // outcome is ruled out: after the attempts the caller gets TxOutcomeUnknown, never an abort.
     for (let attempt = 0; !result && attempt < 3 && this.#e === e; attempt++) {
       if (attempt > 0) await this.#clock.sleep(this.#retryMs);
       const r = await this.#call(e, ref, 'rollback', tx.id).catch(() => undefined);
@@ -619,6 +627,9 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     let acked = 0;
     for (const [key, ref] of [...decided.pending]) {
       const reply = await this.#call(e, ref, 'commit', tx).catch((err: unknown) => ({ ok: false as const, error: asError(err) }));
+      // Any error, TxOutcomeForgottenError included (the shipped RMs never answer a two-phase commit
+      // with it: a branch they do not know answers 'committed'), is retried: the decision is
+      // committed, and the participant must be told until it acknowledges.
       if (!reply.ok) continue;
       const r = reply.value as unknown as BranchResult;
       if (r.heuristic || r.outcome !== 'committed') this.#reportHeuristic(tx, ref, 'committed', r.outcome);
@@ -678,6 +689,12 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    * the transaction is aborted unless a one-phase commit went through — so roll back every known
    * participant under this epoch (which also fences out late calls of older managers) and take
    * what they answer.
+   *
+   * A participant that answers {@link TxOutcomeForgottenError} no longer knows whether its branch
+   * committed: if no other participant answers `committed`, the outcome is unknown
+   * ({@link TxOutcomeUnknown}), never `'aborted'` — the others' `rolledBack` proves nothing (a
+   * read-only vote leaves no trace, so an RM that never prepared the branch answers `rolledBack`
+   * to a rollback of a committed transaction too). Nothing is remembered then.
    */
   async #finishedOutcome(tx: TxId, known: readonly ResourceRef[]): Promise<'committed' | 'aborted' | 'rolledBack'> {
     const e = this.#ready();
@@ -687,12 +704,16 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     if (remembered) return remembered;
     if (this.#decided.has(tx)) return 'committed';
     const refs = uniqueRefs(known);
-    const { results, unresolved } = await this.#resolveAll(
+    const { results, unresolved, forgotten } = await this.#resolveAll(
       e,
       refs.map((ref): Work => ({ tx, ref, op: 'rollback' })),
     );
     if (unresolved > 0) throw new TxOutcomeUnknown(tx, 'a participant could not be reached to settle the outcome');
-    const outcome = results.some((r) => r.outcome === 'committed') ? 'committed' : 'aborted';
+    const committed = results.some((r) => r.outcome === 'committed');
+    if (!committed && forgotten > 0) {
+      throw new TxOutcomeUnknown(tx, 'a participant has forgotten the outcome of its branch, and no participant remembers a commit');
+    }
+    const outcome = committed ? 'committed' : 'aborted';
     this.#recent.set(tx, outcome);
     return outcome;
   }
@@ -840,10 +861,23 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
   /**
    * Sends `op` for each item once, batched per resource manager. Failures are counted and returned
    * for the caller to leave to the next pass (or to keep, for rollbacks).
+   *
+   * A rollback answered with {@link TxOutcomeForgottenError} (an RM that does not know the branch
+   * and may have forgotten its outcome) is counted in `forgotten`, with no result and not as
+   * failed: it is an answer, and asking again gives the same one. What it means is the caller's
+   * to decide. Every caller that rolls back has decided the abort itself — `#abort` (a live
+   * transaction: this manager never sent it a commit), `#retryRollbacks` (the same, later) and
+   * the recovery pass (a prepared branch without a commit record: presumed abort, no commit was
+   * ever sent) — and takes it as rolled back: the RM holds nothing of the branch to roll back, and
+   * keeping it as failed would retry it at every pass for ever. Only `#finishedOutcome`, which
+   * rolls back to *learn* the outcome, must not: there it makes the outcome unknown.
    */
-  async #resolveAll(e: Epochal, items: readonly Work[]): Promise<{ results: BranchResult[]; unresolved: number; failed: Work[] }> {
+  async #resolveAll(
+    e: Epochal,
+    items: readonly Work[],
+  ): Promise<{ results: BranchResult[]; unresolved: number; failed: Work[]; forgotten: number }> {
     const results: BranchResult[] = [];
-    if (this.#e !== e) return { results, unresolved: items.length, failed: [...items] };
+    if (this.#e !== e) return { results, unresolved: items.length, failed: [...items], forgotten: 0 };
     const groups = new Map<string, { ref: ResourceRef; op: Work['op']; txs: TxId[] }>();
     for (const item of items) {
       const key = `${item.op} ${refKey(item.ref)}`;
@@ -852,6 +886,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
       g.txs.push(item.tx);
     }
     const failed: Work[] = [];
+    let forgotten = 0;
     let first = true;
     await Promise.all(
       [...groups.values()].map(async (g) => {
@@ -866,6 +901,10 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
           }
           chunk.forEach((tx, j) => {
             const reply = replies[j];
+            if (reply && !reply.ok && g.op === 'rollback' && isForgotten(reply.error)) {
+              forgotten++;
+              return;
+            }
             if (!reply?.ok) {
               failed.push({ tx, ref: g.ref, op: g.op });
               return;
@@ -889,7 +928,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
         }
       }),
     );
-    return { results, unresolved: failed.length, failed };
+    return { results, unresolved: failed.length, failed, forgotten };
   }
 
   // ---------------------------------------------------------------- helpers
@@ -921,6 +960,14 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
 
 function asError(err: unknown): NonstopError {
   return err instanceof NonstopError ? err : new TxOutcomeUnknown('-', String(err), { cause: err });
+}
+
+/**
+ * `true` for a resource manager's {@link TxOutcomeForgottenError}: the instance a local RM threw,
+ * the one `ResourceHost` rebuilt from a remote reply, or any error with its code.
+ */
+function isForgotten(error: unknown): boolean {
+  return error instanceof TxOutcomeForgottenError || (error as { code?: unknown } | null)?.code === 'ERR_TX_OUTCOME_FORGOTTEN';
 }
 
 function refOf(value: unknown, option: string): ResourceRef {
