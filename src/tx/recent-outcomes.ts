@@ -17,7 +17,8 @@ export type FinishedOutcome = 'committed' | 'rolledBack' | 'aborted';
  * (backed by its commit record in the log), whatever this memory holds; after every participant
  * has acknowledged, each of them remembers the outcome durably. Aborted transactions need no
  * memory at all (presumed abort). A question about a forgotten transaction is answered by asking
- * the participants the caller names, exactly as after a failover, when this memory starts empty.
+ * the participants the caller names, exactly as after a failover, when this memory starts empty;
+ * with no participant named it is unknown (`TxOutcomeUnknown`), never a presumed abort.
  */
 export class RecentOutcomes {
   readonly #limit: number;

@@ -42,8 +42,9 @@ export interface TxManagerProxyOptions {
   readonly retryMs?: number;
   /**
    * The proxy remembers the participants enlisted through it in each transaction until the
-   * transaction's `commit` or `rollback` call ends, so that after a failover the new manager can
-   * settle the transaction with them. The participants of a transaction that is abandoned (neither
+   * transaction's `commit` or `rollback` call ends with a known outcome, so that after a failover
+   * the new manager can settle the transaction with them; after one that ends with the outcome
+   * open (`TxOutcomeUnknown`, `TmUnavailableError`) it keeps them for `outcome(tx)` or a retry. The participants of a transaction that is abandoned (neither
    * committed nor rolled back) are forgotten once no call for it has been made through this proxy
    * for this long (default 600,000 ms = 10 minutes; keep it above your transactions' time limit).
    * Forgetting them is safe: the manager rolls an abandoned transaction back at its time limit,
@@ -143,7 +144,9 @@ export class TxManagerProxy {
   }
 
   /**
-   * Commits `tx`. A lost answer is asked again of whichever manager is active.
+   * Commits `tx`. A lost answer is asked again of whichever manager is active. If it ends with
+   * {@link TxOutcomeUnknown}, the proxy keeps the transaction's participants, so that a later
+   * `outcome(tx)` (or a retried `commit`) through this proxy can settle it.
    *
    * @throws {@link TxAbortedError} if it was rolled back; {@link TxOutcomeUnknown} if no manager
    *   could tell the outcome within `retryTimeoutMs`
@@ -152,10 +155,17 @@ export class TxManagerProxy {
     const id = txId(tx);
     const t = this.#track(id);
     t.calls++;
+    let settled = false;
     try {
       await this.#forward(TM_MESSAGES.commit, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
+      settled = true;
+    } catch (err) {
+      // Keep the participants while the outcome is open (a one-phase commit may have gone through):
+      // `outcome(tx)` and a retried `commit` or `rollback` need them to settle it.
+      settled = !isOpenOutcome(err);
+      throw err;
     } finally {
-      this.#done(id, t, true);
+      this.#done(id, t, settled);
     }
   }
 
@@ -174,7 +184,7 @@ export class TxManagerProxy {
       settled = true;
     } catch (err) {
       // Keep the participants for a retry only while the outcome is open (no manager answered).
-      settled = !(err instanceof TxOutcomeUnknown || err instanceof TmUnavailableError);
+      settled = !isOpenOutcome(err);
       throw err;
     } finally {
       this.#done(id, t, settled);
@@ -182,10 +192,17 @@ export class TxManagerProxy {
   }
 
   /**
-   * The outcome of a finished transaction; pass the participants if this proxy did not run it.
+   * The outcome of a finished transaction. The participants this proxy still remembers for it
+   * (those of a transaction whose `commit` or `rollback` ended with the outcome open, or that is
+   * still under way) are passed along with `participants`; pass them yourself if this proxy did not
+   * run it. The manager never presumes an abort without participants: a transaction it no longer
+   * remembers (see `TxManagerOptions.outcomeRetention`, or after a failover) and for which no
+   * participant is named answers {@link TxOutcomeUnknown} — a one-phase commit leaves no record
+   * in its log.
    *
    * @throws {@link TxOutcomeUnknown} if it cannot be known yet — or any more: a participant has
-   *   forgotten it (see `KvResourceManagerOptions.outcomeRetention`) and no other remembers a commit
+   *   forgotten it (see `KvResourceManagerOptions.outcomeRetention`) and no other remembers a
+   *   commit — or if no participant is known and the manager does not remember the transaction
    */
   async outcome(tx: TxId, participants: readonly ResourceRef[] = []): Promise<'committed' | 'aborted'> {
     const id = txId(tx);
@@ -277,6 +294,11 @@ interface Tracked {
   used: number;
   /** Calls for it under way. */
   calls: number;
+}
+
+/** Whether a commit or rollback ended without an outcome: the transaction's participants are still needed. */
+function isOpenOutcome(err: unknown): boolean {
+  return err instanceof TxOutcomeUnknown || err instanceof TmUnavailableError;
 }
 
 function plain(ref: ResourceRef): { node: string; rm: string } {

@@ -66,8 +66,9 @@ export interface TxManagerOptions {
    * transaction stays in the manager's in-doubt table, whatever this limit, until every
    * participant has acknowledged the commit, and from then on its participants remember the
    * outcome (their `outcomeRetention`); a question about a forgotten transaction is settled with
-   * the participants the caller names, as for a transaction of an earlier epoch. Once a participant
-   * has forgotten it too, the answer is `TxOutcomeUnknown` unless another one remembers a commit.
+   * the participants the caller names, as for a transaction of an earlier epoch (if the caller
+   * names none, the answer is `TxOutcomeUnknown`, never a presumed abort). Once a participant has
+   * forgotten it too, the answer is `TxOutcomeUnknown` unless another one remembers a commit.
    */
   readonly outcomeRetention?: number;
   /**
@@ -425,9 +426,11 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    * Commits `tx`. Resolves once the outcome is decided and durable; participants that could not
    * be told yet are told by retries.
    *
-   * @param known - participants the caller knows of (used only for a transaction this manager did not begin)
+   * @param known - participants the caller knows of (used only for a transaction that is no longer
+   *   live here: see {@link TxManager.outcome})
    * @throws {@link TxAbortedError} if it was rolled back instead; {@link TxStateError} after an
-   *   application rollback; {@link TxOutcomeUnknown} if the outcome cannot be known yet
+   *   application rollback; {@link TxOutcomeUnknown} if the outcome cannot be known yet (or, for a
+   *   transaction not live here, without its participants)
    */
   async commit(tx: TxId, known: readonly ResourceRef[] = []): Promise<void> {
     this.#ready();
@@ -447,7 +450,10 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
   /**
    * Rolls `tx` back.
    *
-   * @throws {@link TxStateError} if it committed or its commit has begun
+   * @param known - participants the caller knows of (used only for a transaction that is no longer
+   *   live here: see {@link TxManager.outcome})
+   * @throws {@link TxStateError} if it committed or its commit has begun; {@link TxOutcomeUnknown}
+   *   for a transaction not live here whose outcome cannot be settled (as {@link TxManager.outcome})
    */
   async rollback(tx: TxId, known: readonly ResourceRef[] = []): Promise<void> {
     this.#ready();
@@ -466,10 +472,17 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    * that has no commit record) by rolling back its participants, which also tells whether a
    * one-phase commit went through. Live transactions answer with {@link TxOutcomeUnknown}.
    *
+   * Without participants (`known` empty), only what this manager remembers answers: its recent
+   * outcomes (`outcomeRetention`) and its in-doubt table (commit records not yet ended). For any
+   * other transaction the answer is {@link TxOutcomeUnknown} — never a presumed `'aborted'`: a
+   * one-phase commit leaves no commit record, so the absence of one does not exclude a commit (nor
+   * does this manager remember, once the transaction is out of its recent outcomes or after a
+   * failover, whether it had one participant or more). Pass the participants to settle it.
+   *
    * @param known - the participants the caller knows of
-   * @throws {@link TxOutcomeUnknown} while the transaction is live, if a participant cannot be
-   *   reached, or if a participant has forgotten the outcome (`TxOutcomeForgottenError`) and no
-   *   other remembers a commit
+   * @throws {@link TxOutcomeUnknown} while the transaction is live, if it is not remembered and no
+   *   participant is named, if a participant cannot be reached, or if a participant has forgotten
+   *   the outcome (`TxOutcomeForgottenError`) and no other remembers a commit
    */
   async outcome(tx: TxId, known: readonly ResourceRef[] = []): Promise<'committed' | 'aborted'> {
     this.#ready();
@@ -695,6 +708,13 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
    * ({@link TxOutcomeUnknown}), never `'aborted'` — the others' `rolledBack` proves nothing (a
    * read-only vote leaves no trace, so an RM that never prepared the branch answers `rolledBack`
    * to a rollback of a committed transaction too). Nothing is remembered then.
+   *
+   * With no participant named there is no evidence at all — a one-phase commit writes no log
+   * record, and a remembered outcome or an ended commit record may have been forgotten — so the
+   * outcome is unknown ({@link TxOutcomeUnknown}, asking for the participants), never a presumed
+   * abort, and nothing is remembered. Presumed abort is only sound where the manager knows it never
+   * sent a commit (its own aborts, and recovery of a *prepared* branch with no commit record: a
+   * one-phase commit never prepares).
    */
   async #finishedOutcome(tx: TxId, known: readonly ResourceRef[]): Promise<'committed' | 'aborted' | 'rolledBack'> {
     const e = this.#ready();
@@ -704,6 +724,11 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     if (remembered) return remembered;
     if (this.#decided.has(tx)) return 'committed';
     const refs = uniqueRefs(known);
+    if (refs.length === 0) {
+      // No evidence either way: the transaction may have been committed one-phase (which leaves no
+      // commit record), or its outcome (or commit record) forgotten. Never presume abort from that.
+      throw new TxOutcomeUnknown(tx, 'this manager does not remember the transaction; pass its participants to settle the outcome');
+    }
     const { results, unresolved, forgotten } = await this.#resolveAll(
       e,
       refs.map((ref): Work => ({ tx, ref, op: 'rollback' })),
