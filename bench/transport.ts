@@ -1,25 +1,39 @@
 /**
  * Transport benchmark: TcpTransport request/reply round trips against two raw `net` echo servers
- * on loopback in this process, with one request in flight and with 32. Goal (issue):
- * TcpTransport ≥ 0.5 × raw echo.
+ * on loopback, with one request in flight and with 32. Goal (issue 2): TcpTransport ≥ 0.5 × raw
+ * echo.
  *
  * - The frame echo answers each length-prefixed request frame with its own write: the raw
  *   request/response baseline.
  * - The chunk echo writes back each chunk it reads, however many frames it holds: a plain byte
  *   echo, which answers a burst of requests with one write (a stronger baseline at c=32).
  *
- * Both raw clients write each request separately. The three are measured in alternating rounds,
- * so that load from other processes affects all alike. The last rows are the per-round-trip cost
- * of the work every TcpTransport round trip must do besides the raw one (4 HMAC-SHA256 operations
- * and 2 JSON encodings and parsings of the payload), next to the raw round trip time.
+ * Both raw clients write each request separately. The answering side (the echo servers and the
+ * answering TcpTransport, `transport-far-end.ts`) runs in two layouts:
+ *
+ * - two processes: the far end in a child process, as the nodes of a cluster are (the goal is
+ *   judged here);
+ * - one process: both ends share this process's event loop, so every round trip pays the work of
+ *   both sides in turn on one thread (a harder setting for a transport whose ends do real work).
+ *
+ * In each layout the three are measured in alternating rounds, so that load from elsewhere affects
+ * all alike. The last rows break a round trip down: the time TcpTransport adds to a raw frame echo
+ * round trip at c=1 in each layout, and within it the cost of the work every TcpTransport round
+ * trip must do (4 HMAC-SHA256 operations, 2 JSON encodings and parsings of the payload).
  */
+import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { HmacSha256 } from '../src/transport/tcp/hmac.js';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { nodeId } from '../src/core/ids.js';
-import type { NodeAddress } from '../src/contracts/transport.js';
+import { HmacSha256 } from '../src/transport/tcp/hmac.js';
 import { TcpTransport } from '../src/transport/tcp/index.js';
 import type { BenchRow, BenchSuite } from './harness.js';
+import { FAR_NODE, frameReader, startFarEnd, type FarEndAddresses } from './transport-far-end.js';
+
+/** Where the answering side runs. */
+type Layout = 'two processes' | 'one process';
+const LAYOUTS: readonly Layout[] = ['two processes', 'one process'];
 
 const CONCURRENCY = [1, 32] as const;
 const ROUNDS = 5;
@@ -48,36 +62,20 @@ async function measure(tally: Tally, ms: number, concurrency: number, roundTrip:
 
 const perSecond = (tally: Tally): number => tally.count / (tally.ms / 1000);
 
-/** Calls `onFrame` with each length-prefixed frame (prefix included) of a byte stream. */
-function frameReader(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
-  let pending: Buffer = Buffer.alloc(0);
-  return (chunk) => {
-    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
-    while (pending.length >= 4) {
-      const size = 4 + pending.readUInt32BE(0);
-      if (pending.length < size) break;
-      onFrame(pending.subarray(0, size));
-      pending = pending.subarray(size);
-    }
-  };
+/** A client of one kind: a round trip, and how to stop. */
+interface Client {
+  readonly roundTrip: () => Promise<unknown>;
+  readonly close: () => Promise<void>;
 }
 
-/**
- * A baseline: an echo server (writing back each frame, or each chunk it reads) and a client that
- * correlates echoes in order (FIFO).
- */
-async function rawEcho(echo: 'frame' | 'chunk'): Promise<{ roundTrip: () => Promise<void>; close: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.setNoDelay(true);
-    socket.on('data', echo === 'frame' ? frameReader((frame) => socket.write(frame)) : (chunk: Buffer) => socket.write(chunk));
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port });
+/** A raw client of the echo server at `port`: writes each frame, correlates echoes in order (FIFO). */
+async function rawClient(port: number): Promise<Client> {
+  const client: Socket = connect({ host: '127.0.0.1', port });
   client.setNoDelay(true);
-  await new Promise<void>((resolve) => client.once('connect', resolve));
+  await new Promise<void>((resolve, reject) => {
+    client.once('connect', resolve);
+    client.once('error', reject);
+  });
   // FIFO of the resolvers of the round trips in flight. Settled slots are cleared and the array
   // is reset whenever it drains, so the baseline does not retain every resolver it ever made
   // (that grew the heap by millions of closures per run and slowed the GC of both sides).
@@ -103,36 +101,44 @@ async function rawEcho(echo: 'frame' | 'chunk'): Promise<{ roundTrip: () => Prom
         waiting.push(resolve);
         client.write(frame);
       }),
-    close: async () => {
+    close: () => {
       client.destroy();
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      return Promise.resolve();
     },
   };
 }
 
-/** Two TcpTransports: `a` sends `bench.echo` requests to `b`, which returns the payload. */
-async function transports(): Promise<{ roundTrip: () => Promise<unknown>; close: () => Promise<void> }> {
-  const secret = randomBytes(32);
-  const addresses = new Map<string, NodeAddress>();
-  const make = (name: string): TcpTransport =>
-    new TcpTransport({
-      self: nodeId(name),
-      listen: { host: '127.0.0.1', port: 0 },
-      resolve: (node) => addresses.get(node),
-      secret,
-    });
-  const a = make('bench-a');
-  const b = make('bench-b');
-  await a.start();
-  await b.start();
-  addresses.set(b.self, b.address!);
-  b.handle('bench.echo', (message) => message.payload);
+/** A TcpTransport that sends `bench.echo` requests to the far end's. */
+async function transportClient(far: FarEndAddresses, secret: Buffer): Promise<Client> {
+  const transport = new TcpTransport({
+    self: nodeId('bench-near'),
+    listen: { host: '127.0.0.1', port: 0 },
+    resolve: (node) => (node === FAR_NODE ? far.transport : undefined),
+    secret,
+  });
+  await transport.start();
+  const to = nodeId(FAR_NODE);
   return {
-    roundTrip: () => a.request(b.self, 'bench.echo', PAYLOAD, { timeoutMs: 10_000 }),
+    roundTrip: () => transport.request(to, 'bench.echo', PAYLOAD, { timeoutMs: 10_000 }),
+    close: () => transport.close(),
+  };
+}
+
+/** Starts the far end in this process or in a child process (which exits when we disconnect). */
+async function startFar(layout: Layout, secret: Buffer): Promise<FarEndAddresses & { close: () => Promise<void> }> {
+  if (layout === 'one process') return startFarEnd(secret);
+  const script = fileURLToPath(new URL('./transport-far-end.ts', import.meta.url));
+  const child = fork(script, [secret.toString('hex')], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const addresses = await new Promise<FarEndAddresses>((resolve, reject) => {
+    child.once('message', (message) => resolve(message as FarEndAddresses));
+    child.once('exit', (code) => reject(new Error(`the far end exited (${code}) before it started`)));
+  });
+  return {
+    ...addresses,
     close: async () => {
-      await a.close();
-      await b.close();
+      child.disconnect();
+      await exited;
     },
   };
 }
@@ -169,18 +175,29 @@ function mandatoryWork(ms: number): { hmac: number; json: number } {
   return { hmac: 2 * hmac, json: 2 * json };
 }
 
-const transportSuite: BenchSuite = async (context) => {
-  const ms = Math.max(300, 2_000 * context.scale);
-  const rows: BenchRow[] = [];
-  const frameEcho = await rawEcho('frame');
-  const chunkEcho = await rawEcho('chunk');
-  const tcp = await transports();
-  let rawMicroseconds = Number.NaN;
+/** Measures one layout: rows for each concurrency, and the raw and TcpTransport round trip time at c=1 (µs). */
+async function measureLayout(
+  layout: Layout,
+  ms: number,
+  progress: (message: string) => void,
+): Promise<{ rows: BenchRow[]; rawMicroseconds: number; tcpMicroseconds: number }> {
+  const secret = randomBytes(32);
+  const far = await startFar(layout, secret);
+  const clients: Client[] = [];
   try {
+    const frameEcho = await rawClient(far.frameEchoPort);
+    clients.push(frameEcho);
+    const chunkEcho = await rawClient(far.chunkEchoPort);
+    clients.push(chunkEcho);
+    const tcp = await transportClient(far, secret);
+    clients.push(tcp);
     const warmUp: Tally = { count: 0, ms: 0 };
-    for (const roundTrip of [frameEcho.roundTrip, chunkEcho.roundTrip, tcp.roundTrip]) await measure(warmUp, ms / 6, 32, roundTrip);
+    for (const client of clients) await measure(warmUp, ms / 6, 32, client.roundTrip);
+    const rows: BenchRow[] = [];
+    let rawMicroseconds = Number.NaN;
+    let tcpMicroseconds = Number.NaN;
     for (const concurrency of CONCURRENCY) {
-      context.progress(`raw net echoes and TcpTransport request, ${concurrency} in flight, ${ROUNDS} alternating rounds`);
+      progress(`${layout}: raw net echoes and TcpTransport request, ${concurrency} in flight, ${ROUNDS} alternating rounds`);
       const frameTally: Tally = { count: 0, ms: 0 };
       const chunkTally: Tally = { count: 0, ms: 0 };
       const tcpTally: Tally = { count: 0, ms: 0 };
@@ -192,31 +209,59 @@ const transportSuite: BenchSuite = async (context) => {
       const frameRate = perSecond(frameTally);
       const chunkRate = perSecond(chunkTally);
       const value = perSecond(tcpTally);
-      if (concurrency === 1) rawMicroseconds = 1e6 / frameRate;
-      const frameName = `raw net frame echo c=${concurrency}`;
-      const chunkName = `raw net chunk echo c=${concurrency}`;
-      const note = 'goal ≥ 0.5× (HMAC-SHA256, JSON)';
+      if (concurrency === 1) {
+        rawMicroseconds = 1e6 / frameRate;
+        tcpMicroseconds = 1e6 / value;
+      }
+      const frameName = `raw net frame echo c=${concurrency}, ${layout}`;
+      const chunkName = `raw net chunk echo c=${concurrency}, ${layout}`;
+      const name = `TcpTransport request c=${concurrency}, ${layout}`;
+      const note = layout === 'two processes' ? 'goal ≥ 0.5× (HMAC-SHA256, JSON)' : 'both ends on one event loop';
       rows.push(
         { suite: 'transport', name: frameName, value: frameRate, unit: 'rt/s', note: `${PAYLOAD_BYTES} B frames, loopback, a write per frame` },
         { suite: 'transport', name: chunkName, value: chunkRate, unit: 'rt/s', note: 'echoes each chunk read with one write' },
-        { suite: 'transport', name: `TcpTransport request c=${concurrency}`, value, unit: 'rt/s', baseline: frameName, ratio: value / frameRate, note },
-        { suite: 'transport', name: `TcpTransport request c=${concurrency}`, value, unit: 'rt/s', baseline: chunkName, ratio: value / chunkRate, note },
+        { suite: 'transport', name, value, unit: 'rt/s', baseline: frameName, ratio: value / frameRate, note },
+        { suite: 'transport', name, value, unit: 'rt/s', baseline: chunkName, ratio: value / chunkRate, note },
       );
     }
+    return { rows, rawMicroseconds, tcpMicroseconds };
   } finally {
-    await frameEcho.close();
-    await chunkEcho.close();
-    await tcp.close();
+    for (const client of clients) await client.close();
+    await far.close();
+  }
+}
+
+const transportSuite: BenchSuite = async (context) => {
+  const ms = Math.max(300, 2_000 * context.scale);
+  const rows: BenchRow[] = [];
+  const breakdown: BenchRow[] = [];
+  let rawOneProcess = Number.NaN;
+  for (const layout of LAYOUTS) {
+    const measured = await measureLayout(layout, ms, context.progress);
+    rows.push(...measured.rows);
+    const rawName = `raw frame echo round trip c=1, ${layout}`;
+    breakdown.push(
+      { suite: 'transport', name: rawName, value: measured.rawMicroseconds, unit: 'µs', note: `1 ÷ raw net frame echo c=1, ${layout}` },
+      {
+        suite: 'transport',
+        name: `TcpTransport added time c=1, ${layout}`,
+        value: measured.tcpMicroseconds - measured.rawMicroseconds,
+        unit: 'µs',
+        baseline: rawName,
+        ratio: (measured.tcpMicroseconds - measured.rawMicroseconds) / measured.rawMicroseconds,
+        note: 'TcpTransport round trip − raw one',
+      },
+    );
+    if (layout === 'one process') rawOneProcess = measured.rawMicroseconds;
   }
   context.progress('the HMAC and JSON work of one round trip');
   const work = mandatoryWork(ms);
-  const rawName = 'raw frame echo round trip c=1';
-  rows.push(
-    { suite: 'transport', name: rawName, value: rawMicroseconds, unit: 'µs', note: '1 ÷ raw net frame echo c=1' },
-    { suite: 'transport', name: 'HMAC-SHA256 per round trip', value: work.hmac, unit: 'µs', baseline: rawName, ratio: work.hmac / rawMicroseconds, note: '2 frames signed and verified' },
-    { suite: 'transport', name: 'JSON per round trip', value: work.json, unit: 'µs', baseline: rawName, ratio: work.json / rawMicroseconds, note: '2 payloads encoded and parsed' },
+  const rawName = 'raw frame echo round trip c=1, one process';
+  breakdown.push(
+    { suite: 'transport', name: 'HMAC-SHA256 per round trip', value: work.hmac, unit: 'µs', baseline: rawName, ratio: work.hmac / rawOneProcess, note: '2 frames signed and verified' },
+    { suite: 'transport', name: 'JSON per round trip', value: work.json, unit: 'µs', baseline: rawName, ratio: work.json / rawOneProcess, note: '2 payloads encoded and parsed' },
   );
-  return rows;
+  return [...rows, ...breakdown];
 };
 
 export default transportSuite;
