@@ -152,21 +152,7 @@ export class TxManagerProxy {
    *   could tell the outcome within `retryTimeoutMs`
    */
   async commit(tx: TxId): Promise<void> {
-    const id = txId(tx);
-    const t = this.#track(id);
-    t.calls++;
-    let settled = false;
-    try {
-      await this.#forward(TM_MESSAGES.commit, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
-      settled = true;
-    } catch (err) {
-      // Keep the participants while the outcome is open (a one-phase commit may have gone through):
-      // `outcome(tx)` and a retried `commit` or `rollback` need them to settle it.
-      settled = !isOpenOutcome(err);
-      throw err;
-    } finally {
-      this.#done(id, t, settled);
-    }
+    await this.#end(TM_MESSAGES.commit, tx);
   }
 
   /**
@@ -175,20 +161,7 @@ export class TxManagerProxy {
    * @throws {@link TxStateError} if it committed or its commit has begun
    */
   async rollback(tx: TxId): Promise<void> {
-    const id = txId(tx);
-    const t = this.#track(id);
-    t.calls++;
-    let settled = false;
-    try {
-      await this.#forward(TM_MESSAGES.rollback, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
-      settled = true;
-    } catch (err) {
-      // Keep the participants for a retry only while the outcome is open (no manager answered).
-      settled = !isOpenOutcome(err);
-      throw err;
-    } finally {
-      this.#done(id, t, settled);
-    }
+    await this.#end(TM_MESSAGES.rollback, tx);
   }
 
   /**
@@ -233,6 +206,28 @@ export class TxManagerProxy {
     t.calls--;
     t.used = this.#clock.now();
     if (finished && t.calls === 0 && this.#participants.get(tx) === t) this.#participants.delete(tx);
+  }
+
+  /**
+   * Forwards a commit or rollback of `tx` with the participants enlisted through this proxy, and
+   * forgets them once it ends with a known outcome. While the outcome is open (`TxOutcomeUnknown`,
+   * `TmUnavailableError`: a one-phase commit may have gone through, or no manager answered) they are
+   * kept: `outcome(tx)` and a retried `commit` or `rollback` need them to settle it.
+   */
+  async #end(type: string, tx: TxId): Promise<void> {
+    const id = txId(tx);
+    const t = this.#track(id);
+    t.calls++;
+    let settled = false;
+    try {
+      await this.#forward(type, { tx: id, rms: [...t.refs.values()].map(plain) }, id);
+      settled = true;
+    } catch (err) {
+      settled = !isOpenOutcome(err);
+      throw err;
+    } finally {
+      this.#done(id, t, settled);
+    }
   }
 
   /** Sends one manager call, finding the active manager again and retrying after failures. */

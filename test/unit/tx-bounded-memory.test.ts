@@ -2,30 +2,17 @@
 // forgetting it never changes an answer the protocol depends on.
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
-import type { NodeId } from '../../src/core/ids.js';
-import { SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
-import { TxManager, TxManagerProxy, type ResourceRef, type RmCall, type TxId } from '../../src/tx/index.js';
+import { onePhaseCommit as onePhase, rmRef as ref, startTwoNodes, type SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
+import { TxManager, TxManagerProxy, type RmCall, type TxId } from '../../src/tx/index.js';
 
-const ref = (node: string): ResourceRef => ({ node: node as NodeId, rm: 'rm' });
 let cluster: SimCluster | undefined;
 afterEach(async () => {
   await cluster?.close();
   cluster = undefined;
 });
 
-async function twoNodes(options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> {
-  const c = (cluster = new SimCluster(5, ['n1', 'n2'], options));
-  await c.start();
-  expect(await c.until(() => c.node('n1').tm.isActive, 5_000)).toBe(true);
-  return { c, n1: c.node('n1'), n2: c.node('n2') };
-}
-
-async function onePhase(c: SimCluster, n: SimNode, key: string): Promise<TxId> {
-  const tx = await c.run(n.proxy.begin());
-  await n.rm.write(tx, key, 1);
-  await c.run(n.proxy.enlist(tx, ref(n.id)));
-  await c.run(n.proxy.commit(tx));
-  return tx;
+function twoNodes(options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> {
+  return startTwoNodes(5, options, (c) => (cluster = c));
 }
 
 describe('TxManager: outcomes of finished transactions (outcomeRetention)', () => {

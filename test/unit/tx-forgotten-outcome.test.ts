@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Epoch, NodeId } from '../../src/core/ids.js';
-import { SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
+import { onePhaseCommit as onePhase, rmRef as ref, startTwoNodes, type SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
 import {
   FileResourceManager,
   KvResourceManager,
@@ -23,7 +23,6 @@ import {
 
 const e = (n: number): Epoch => n as Epoch;
 const t = (s: string): TxId => s as TxId;
-const ref = (node: string): ResourceRef => ({ node: node as NodeId, rm: 'rm' });
 
 const dirs: string[] = [];
 let cluster: SimCluster | undefined;
@@ -133,21 +132,9 @@ describe('KvResourceManager: the forgotten horizon', () => {
 });
 
 describe('TxManager: participants that forgot an outcome', () => {
-  async function twoNodes(options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> {
-    const c = (cluster = new SimCluster(11, ['n1', 'n2'], options));
-    await c.start();
-    expect(await c.until(() => c.node('n1').tm.isActive, 5_000)).toBe(true);
-    return { c, n1: c.node('n1'), n2: c.node('n2') };
-  }
+  const twoNodes = (options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> =>
+    startTwoNodes(11, options, (c) => (cluster = c));
 
-  /** A one-phase commit at `n`'s RM, through `n`'s proxy (the manager is on n1). */
-  async function onePhase(c: SimCluster, n: SimNode, key: string): Promise<TxId> {
-    const tx = await c.run(n.proxy.begin());
-    await n.rm.write(tx, key, 1);
-    await c.run(n.proxy.enlist(tx, ref(n.id)));
-    await c.run(n.proxy.commit(tx));
-    return tx;
-  }
 
   it('answers an outcome question about a forgotten one-phase commit with TxOutcomeUnknown, never aborted', async () => {
     // The RM is on n2, the manager on n1: the RM's error crosses the transport.

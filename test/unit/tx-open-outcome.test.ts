@@ -3,30 +3,17 @@
 // abort for a transaction it does not remember when no participant is named — a one-phase commit
 // leaves no commit record, so the absence of one proves nothing.
 import { afterEach, describe, expect, it } from 'vitest';
-import type { NodeId } from '../../src/core/ids.js';
-import { SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
-import { TxOutcomeUnknown, type ResourceRef, type RmCall, type TxId } from '../../src/tx/index.js';
+import { onePhaseCommit as onePhase, rmRef as ref, startTwoNodes, type SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
+import { TxOutcomeUnknown, type RmCall } from '../../src/tx/index.js';
 
-const ref = (node: string): ResourceRef => ({ node: node as NodeId, rm: 'rm' });
 let cluster: SimCluster | undefined;
 afterEach(async () => {
   await cluster?.close();
   cluster = undefined;
 });
 
-async function twoNodes(options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> {
-  const c = (cluster = new SimCluster(17, ['n1', 'n2'], options));
-  await c.start();
-  expect(await c.until(() => c.node('n1').tm.isActive, 5_000)).toBe(true);
-  return { c, n1: c.node('n1'), n2: c.node('n2') };
-}
-
-async function onePhase(c: SimCluster, n: SimNode, key: string): Promise<TxId> {
-  const tx = await c.run(n.proxy.begin());
-  await n.rm.write(tx, key, 1);
-  await c.run(n.proxy.enlist(tx, ref(n.id)));
-  await c.run(n.proxy.commit(tx));
-  return tx;
+function twoNodes(options: SimNodeOptions): Promise<{ c: SimCluster; n1: SimNode; n2: SimNode }> {
+  return startTwoNodes(17, options, (c) => (cluster = c));
 }
 
 /** What a call settles to: its value, 'unknown' for TxOutcomeUnknown, or the error. */
