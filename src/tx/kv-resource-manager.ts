@@ -140,6 +140,12 @@ export class KvResourceManager implements ResourceManager {
   readonly #serial = new Map<TxId, Promise<unknown>>();
   readonly #idle = new Map<TxId, Idle>();
   readonly #expiring = new Set<TxId>();
+  /**
+   * Branches whose prepare, one-phase commit or rollback is being journaled, with that state: they
+   * take no more work, since the journal record was made before it would arrive (the work would be
+   * lost, and its keys left locked by a finished transaction).
+   */
+  readonly #ending = new Map<TxId, 'preparing' | 'committing' | 'rollingBack'>();
   #opened: Promise<void> | undefined;
   #closed = false;
   /** Records in the journal (loaded, appended, or written by the last compaction). */
@@ -229,7 +235,7 @@ export class KvResourceManager implements ResourceManager {
    * Starts the branch of `tx` without changing anything (XA `start`): a branch that is joined but
    * never written votes `readOnly`. {@link KvResourceManager.write} joins implicitly.
    *
-   * @throws {@link TxStateError} if the branch is prepared or finished
+   * @throws {@link TxStateError} if the branch is prepared, finished, or ending (its prepare, commit or rollback is under way)
    */
   async join(tx: TxId): Promise<void> {
     const id = txId(tx);
@@ -242,7 +248,7 @@ export class KvResourceManager implements ResourceManager {
   /**
    * Stages `key = value` in the branch of `tx`.
    *
-   * @throws {@link TxStateError} if the branch is prepared or finished
+   * @throws {@link TxStateError} if the branch is prepared, finished, or ending (its prepare, commit or rollback is under way)
    * @throws {@link TxConflictError} if another open transaction holds `key`
    */
   async write(tx: TxId, key: string, value: JsonValue): Promise<void> {
@@ -263,6 +269,18 @@ export class KvResourceManager implements ResourceManager {
     if (done) throw new TxStateError(tx, done.outcome, 'the branch is finished');
     if (this.#prepared.has(tx)) throw new TxStateError(tx, 'prepared', 'the branch is prepared; no more work');
     if (this.#expiring.has(tx)) throw new TxStateError(tx, 'rolledBack', 'the branch timed out and is being rolled back');
+    const ending = this.#ending.get(tx);
+    if (ending) throw new TxStateError(tx, ending, 'the branch is ending; no more work');
+  }
+
+  /** Journals `record`, which ends the branch of `tx`, refusing new work on the branch meanwhile. */
+  async #end(tx: TxId, state: 'preparing' | 'committing' | 'rollingBack', record: RmJournalRecord): Promise<void> {
+    this.#ending.set(tx, state);
+    try {
+      await this.#write(record);
+    } finally {
+      this.#ending.delete(tx);
+    }
   }
 
   /** The outcome of every finished branch, for checkers. */
@@ -324,7 +342,7 @@ export class KvResourceManager implements ResourceManager {
         this.#untrack(tx);
         return 'readOnly';
       }
-      await this.#write({ t: 'prepare', tx, w: [...writes] });
+      await this.#end(tx, 'preparing', { t: 'prepare', tx, w: [...writes] });
       return 'prepared';
     });
   }
@@ -347,7 +365,7 @@ export class KvResourceManager implements ResourceManager {
           await this.#write({ t: 'rollback', tx });
           return { outcome: 'rolledBack', heuristic: false };
         }
-        await this.#write({ t: 'commit', tx, w: [...writes] });
+        await this.#end(tx, 'committing', { t: 'commit', tx, w: [...writes] });
       } else if (this.#active.has(tx)) {
         throw new TxStateError(tx, 'active', `${this.name}: commit of a branch that was not prepared`);
       } else {
@@ -366,7 +384,7 @@ export class KvResourceManager implements ResourceManager {
       // Open and prepared branches are rolled back wherever they are; an unknown one at or below
       // the horizon may have committed and been forgotten: claim nothing, record nothing.
       if (!this.#active.has(tx) && !this.#prepared.has(tx)) this.#checkRemembered(tx, 'rollback');
-      await this.#write({ t: 'rollback', tx });
+      await this.#end(tx, 'rollingBack', { t: 'rollback', tx });
       return { outcome: 'rolledBack', heuristic: false };
     });
   }
