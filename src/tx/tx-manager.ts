@@ -231,6 +231,11 @@ interface Epochal {
   endBatch: TxId[];
   endTimer: Timer | undefined;
   recoveryTimer: Timer | undefined;
+  /**
+   * Commit records being forced whose decision is not in `#decided` yet, with the log's end when
+   * each was queued (the record lands at or after it): the log is not trimmed past it meanwhile.
+   */
+  readonly forcing: Map<TxId, number>;
 }
 
 /** The manager message types proxies send. */
@@ -524,9 +529,16 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     const toCommit = refs.filter((_, i) => votes[i] === 'prepared');
     if (toCommit.length === 0) return this.#finish(tx, 'committed');
     this.#fault?.at?.('beforeDecision');
-    const offset = await this.#forceDecision(e, tx, toCommit);
-    e.logEnd = Math.max(e.logEnd, offset + 1);
-    this.#decided.set(tx.id, { offset, pending: new Map(toCommit.map((r) => [refKey(r), r])), ending: false });
+    // The record can be in the log (and a trim under way) a few steps before the decision is in
+    // #decided, e.g. when an end record shares its flush: `forcing` keeps the trim below it.
+    e.forcing.set(tx.id, e.logEnd);
+    try {
+      const offset = await this.#forceDecision(e, tx, toCommit);
+      e.logEnd = Math.max(e.logEnd, offset + 1);
+      this.#decided.set(tx.id, { offset, pending: new Map(toCommit.map((r) => [refKey(r), r])), ending: false });
+    } finally {
+      e.forcing.delete(tx.id);
+    }
     tx.state = 'committing';
     this.#fault?.at?.('afterDecision');
     this.#finish(tx, 'committed');
@@ -688,6 +700,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
   async #maybeTrim(e: Epochal, always: boolean): Promise<void> {
     let needed = e.logEnd;
     for (const d of this.#decided.values()) needed = Math.min(needed, d.offset);
+    for (const end of e.forcing.values()) needed = Math.min(needed, end);
     if (needed <= e.trimmedTo || (!always && needed - e.trimmedTo < TRIM_EVERY)) return;
     this.#fault?.at?.('duringTrim');
     await e.log.trim(needed);
@@ -758,6 +771,7 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
       endBatch: [],
       endTimer: undefined,
       recoveryTimer: undefined,
+      forcing: new Map(),
     };
     this.#e = e;
     this.#live.clear();
