@@ -672,8 +672,14 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     }
   }
 
-  /** All participants of `tx` acknowledged: queue an end record (batched) and let the log be trimmed. */
+  /**
+   * All participants of `tx` acknowledged: queue an end record (batched) and let the log be trimmed.
+   * Not for a deposed epoch `e`: `#decided` is then the next epoch's (this node may have won it),
+   * whose own acknowledgements end the transaction there; marking its entry from `e` would leave it
+   * without an end record (`e`'s batch is never written), the log untrimmed past it for good.
+   */
   #ended(e: Epochal, tx: TxId): void {
+    if (this.#e !== e) return;
     const d = this.#decided.get(tx);
     if (!d || d.ending) return;
     d.ending = true;
