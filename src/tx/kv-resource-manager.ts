@@ -130,6 +130,10 @@ export class KvResourceManager implements ResourceManager {
   readonly #retention: number;
   readonly #compaction: Required<RmCompactionOptions> | undefined;
   #highest = 0;
+  /** The highest epoch known to be in the journal (`#highest` is taken before it is written). */
+  #durableEpoch = 0;
+  /** The journal write of `#highest`, while under way. */
+  #epochWrite: Promise<void> | undefined;
   readonly #data = new Map<string, JsonValue>();
   readonly #active = new Map<TxId, Map<string, JsonValue>>();
   readonly #prepared = new Map<TxId, Map<string, JsonValue>>();
@@ -426,11 +430,22 @@ export class KvResourceManager implements ResourceManager {
     const forced = (await this.#fault?.(call, tx)) ?? undefined;
     if (!Number.isSafeInteger(epoch) || epoch < 1) throw new InvalidArgumentError('epoch', 'must be a positive integer');
     if (epoch < this.#highest) throw new StaleEpochError(this.name, epoch, this.#highest);
-    if (epoch > this.#highest) {
-      this.#highest = epoch; // at once, so that concurrent calls from older epochs are refused
-      await this.#durable([{ t: 'epoch', e: epoch }]);
-    }
+    this.#highest = epoch; // at once, so that concurrent calls from older epochs are refused
+    // Every call of the epoch waits until it is durable, not only the one that raised it: another
+    // one would otherwise act (and answer) while the write is under way, or after it failed.
+    while (this.#durableEpoch < epoch) await (this.#epochWrite ??= this.#writeEpoch());
     return forced;
+  }
+
+  /** Journals `#highest` (one write at a time); a failure fails the calls that wait for it. */
+  async #writeEpoch(): Promise<void> {
+    const e = this.#highest;
+    try {
+      await this.#durable([{ t: 'epoch', e }]);
+      this.#durableEpoch = Math.max(this.#durableEpoch, e);
+    } finally {
+      this.#epochWrite = undefined;
+    }
   }
 
   /** Journals a record durably, then applies it. */
@@ -549,6 +564,7 @@ export class KvResourceManager implements ResourceManager {
     switch (r.t) {
       case 'epoch':
         this.#highest = Math.max(this.#highest, r.e);
+        this.#durableEpoch = this.#highest;
         return;
       case 'prepare':
         this.#prepared.set(r.tx as TxId, new Map(r.w));
