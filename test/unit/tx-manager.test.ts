@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/core/errors.js';
 import type { NodeId } from '../../src/core/ids.js';
-import { SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
+import { beginTransfer, SimCluster, type SimNode, type SimNodeOptions } from '../fixtures/tx-sim-cluster.js';
 import {
   TmNotActiveError,
   TxAbortedError,
@@ -22,15 +22,7 @@ async function twoNodes(options: SimNodeOptions = {}): Promise<{ c: SimCluster; 
   return { c, n1: c.node('n1'), n2: c.node('n2') };
 }
 
-/** Begins a transaction on n1's proxy that writes `key` at both RMs. */
-async function transfer(c: SimCluster, n1: SimNode, n2: SimNode, key = 'k'): Promise<TxId> {
-  const tx = await c.run(n1.proxy.begin());
-  await n1.rm.write(tx, key, 1);
-  await n2.rm.write(tx, key, 2);
-  await c.run(n1.proxy.enlist(tx, ref('n1')));
-  await c.run(n1.proxy.enlist(tx, ref('n2')));
-  return tx;
-}
+const transfer = beginTransfer;
 
 afterEach(async () => {
   await cluster?.close();

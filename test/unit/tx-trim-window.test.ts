@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AppendResult, FencedOptions } from '../../src/contracts/storage.js';
 import { decodeTxLogRecord } from '../../src/tx/log-record.js';
-import { rmRef as ref, startTwoNodes, type SimCluster, type SimNode } from '../fixtures/tx-sim-cluster.js';
+import { beginTransfer, startTwoNodes, type SimCluster } from '../fixtures/tx-sim-cluster.js';
 import type { RmCall, TxId } from '../../src/tx/index.js';
 
 let cluster: SimCluster | undefined;
@@ -24,15 +24,7 @@ class Latch {
   }
 }
 
-/** Begins a transaction on n1's proxy that writes `key` at both RMs and enlists both. */
-async function transfer(c: SimCluster, n1: SimNode, n2: SimNode, key: string): Promise<TxId> {
-  const tx = await c.run(n1.proxy.begin());
-  await n1.rm.write(tx, key, 1);
-  await n2.rm.write(tx, key, 2);
-  await c.run(n1.proxy.enlist(tx, ref('n1')));
-  await c.run(n1.proxy.enlist(tx, ref('n2')));
-  return tx;
-}
+const transfer = beginTransfer;
 
 describe('TxManager: log trimming and commit records in flight', () => {
   it('does not trim away a commit record flushed with an end record before its decision is registered', async () => {
