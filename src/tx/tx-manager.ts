@@ -692,14 +692,22 @@ export class TxManager extends EventEmitter<TxManagerEvents> {
     e.endTimer = undefined;
     const txs = e.endBatch.splice(0);
     if (txs.length === 0 || this.#e !== e) return;
+    let offset: number;
     try {
-      const offset = await e.log.append({ t: 'end', txs });
-      e.logEnd = Math.max(e.logEnd, offset + 1);
-      for (const tx of txs) this.#decided.delete(tx);
-      await this.#maybeTrim(e, false);
+      offset = await e.log.append({ t: 'end', txs });
     } catch (err) {
       this.#report(err);
+      // Written again later (an end record written twice is harmless): until it is, the
+      // transactions stay in doubt and the log cannot be trimmed past their commit records.
+      if (this.#e === e) {
+        e.endBatch.push(...txs);
+        e.endTimer ??= this.#clock.setTimeout(() => void this.#flushEnds(e), this.#retryMs);
+      }
+      return;
     }
+    e.logEnd = Math.max(e.logEnd, offset + 1);
+    for (const tx of txs) this.#decided.delete(tx);
+    await this.#maybeTrim(e, false).catch((err: unknown) => this.#report(err));
   }
 
   /** Trims the log up to the oldest commit record still needed. */
